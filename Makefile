@@ -1,0 +1,59 @@
+# Two commands set up a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+DEMO_CONFIG ?= configs/cdnow.yaml
+OUT ?= outputs
+export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
+
+.PHONY: help venv install install-dev demo test lint bench clean
+
+help:
+	@echo "make demo   - create .venv, install (pinned), train on CDNOW, batch-predict, explain the MLflow UI"
+	@echo "make test   - create .venv, install with dev extras (pinned), run the test suite"
+	@echo "make lint   - ruff"
+	@echo "make bench  - speed/memory benchmarks against lifetimes (writes bench/RESULTS.md)"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), f"Python >= 3.11 needed, found {sys.version.split()[0]}"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP_INSTALL) -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	@mkdir -p $(OUT)
+	$(BIN)/clvkit data validate --config $(DEMO_CONFIG)
+	$(BIN)/clvkit train --config $(DEMO_CONFIG)
+	$(BIN)/clvkit predict --model models:/clvkit-cdnow@champion --config $(DEMO_CONFIG) --output $(OUT)/cdnow_scores.parquet
+	@echo
+	@echo "Done. Produced:"
+	@echo "  $(OUT)/cdnow_scores.parquet   one row per customer: CLV, P(alive), churn, value at risk, segment, tier"
+	@echo "  mlflow.db                     MLflow tracking + registry (model 'clvkit-cdnow', alias 'champion')"
+	@echo "Look at the runs:  $(BIN)/mlflow server --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"
+	@echo "                   then open http://127.0.0.1:5000"
+	@echo "Serve the model:   $(BIN)/clvkit serve --model models:/clvkit-cdnow@champion --port 5001"
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+
+bench: install-dev
+	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_clv.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(OUT)

@@ -1,0 +1,64 @@
+"""Shared CLI plumbing: logging setup, error handling with exit codes, option types."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from clvkit.constants import EXIT_BAD_INPUT, EXIT_INTERNAL_ERROR
+from clvkit.exceptions import UserInputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a config value: section.key=value (repeatable), e.g. --set clv.horizon_months=24.",
+        metavar="KEY=VALUE",
+    ),
+]
+ConfigOption = Annotated[
+    str | None, typer.Option("--config", "-c", help="YAML config file (see configs/).", metavar="PATH")
+]
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    """Configure the root logger once, for the CLI only."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "py4j", "git"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def handle_errors(func: F) -> F:
+    """Turn clvkit errors into a message and exit code 2; anything else into exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except UserInputError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
+        except Exception as exc:  # the CLI's last line of defence: exit code 1
+            logging.getLogger("clvkit.cli").debug("internal error", exc_info=True)
+            typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+            typer.echo("".join(traceback.format_exception(exc)[-3:]), err=True)
+            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
+
+    return wrapper  # type: ignore[return-value]

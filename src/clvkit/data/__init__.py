@@ -1,0 +1,1 @@
+"""Transaction data: validation at the boundary and a seeded simulator (pure)."""
