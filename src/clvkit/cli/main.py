@@ -85,6 +85,147 @@ def data_simulate(
         typer.echo(f"{what}: {path}")
 
 
+@app.command("features")
+@handle_errors
+def features(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Customer table (.parquet or .csv).")],
+    config_path: ConfigOption = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Cut-off date (whole day included); default observation_end.")] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Build the customer feature table (BTYD summary, RFM, behavioral) as of a date."""
+    from clvkit.config.loading import load_config
+    from clvkit.io.files import write_table
+    from clvkit.pipelines.features import features_from_config
+
+    config = load_config(config_path, overrides or [])
+    table, skipped = features_from_config(config, _parse_date(as_of, "--as-of"))
+    write_table(table, output)
+    typer.echo(f"wrote {len(table):,} customers x {table.shape[1]} features to {output}")
+    if skipped:
+        typer.echo(f"skipped (source column absent): {', '.join(skipped)}")
+
+
+@app.command("train")
+@handle_errors
+def train(
+    config_path: ConfigOption = None,
+    overrides: SetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line: run, model, version, alias, metrics, parameters.")] = False,
+) -> None:
+    """Fit BG/NBD, Gamma-Gamma, churn and value models; evaluate; log to MLflow; register the scorer."""
+    from clvkit.config.loading import load_config
+    from clvkit.pipelines.train import train as run_training
+
+    config = load_config(config_path, overrides or [])
+    result = run_training(config, config_path)
+    m = result.metrics
+    typer.echo(f"run {result.run_id} in experiment {result.experiment!r}")
+    typer.echo(f"time frame: calibration to {result.time_frame['calibration_end']}, "
+               f"holdout to {result.time_frame['observation_end']}")
+    typer.echo("BG/NBD (calibration): " + ", ".join(f"{k}={v:.4g}" for k, v in result.bgnbd.items()))
+    typer.echo("Gamma-Gamma (calibration): " + ", ".join(f"{k}={v:.4g}" for k, v in result.gamma_gamma.items()))
+    typer.echo(f"served CLV: {result.clv_source} ({result.clv_source_reason})")
+    for key in ("clv_gini_norm", "baseline_hist_gini_norm", "churn_pr_auc", "baseline_palive_churn_pr_auc"):
+        if key in m:
+            typer.echo(f"  {key:32s} {m[key]:.4f}")
+    if m.get("models_losing_to_baseline", 0) > 0:
+        typer.echo(f"WARNING: {int(m['models_losing_to_baseline'])} metric(s) lose to the best baseline; see lift_* metrics")
+    typer.echo(f"registered {result.registered_model} v{result.version} -> alias {result.alias!r}: {result.alias_reason}")
+    typer.echo(f"model: models:/{result.registered_model}@{result.alias}")
+    if as_json:
+        typer.echo(result.to_json())
+
+
+@app.command("predict")
+@handle_errors
+def predict(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model URI, e.g. models:/clvkit-cdnow@champion.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scores file (.parquet or .csv), written atomically.")],
+    input_path: Annotated[str | None, typer.Option("--input", "-i", help="Transactions or a customer feature table; default: the config's data.source.")] = None,
+    config_path: ConfigOption = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date (default: last transaction date).")] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Batch-score customers with a registered scorer."""
+    from clvkit.config.loading import load_config
+    from clvkit.pipelines.predict import predict as run_predict
+
+    config = load_config(config_path, overrides or []) if config_path or overrides else None
+    summary = run_predict(model, output, input_path, config, _parse_date(as_of, "--as-of"))
+    typer.echo(f"scored {summary.customers:,} customers" + (f" as of {summary.as_of}" if summary.as_of else "")
+               + f" -> {summary.output}")
+    typer.echo(f"total CLV {summary.total_clv:,.2f}; value at risk {summary.value_at_risk:,.2f}")
+    typer.echo("value at risk by RFM segment:")
+    typer.echo(summary.by_segment.to_string(float_format=lambda v: f"{v:,.2f}"))
+
+
+@app.command("serve")
+@handle_errors
+def serve(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model URI, e.g. models:/clvkit-cdnow@champion.")],
+    port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1.")] = 5001,
+) -> None:
+    """Serve a scorer over REST with `mlflow models serve` on 127.0.0.1 (POST /invocations)."""
+    import subprocess
+
+    from clvkit.pipelines.serve import serve_command, serve_environment
+
+    command = serve_command(model, port)
+    typer.echo(f"serving {model} on http://127.0.0.1:{port}/invocations (Ctrl-C stops)", err=True)
+    raise typer.Exit(subprocess.call(command, env=serve_environment()))
+
+
+@app.command("backtest")
+@handle_errors
+def backtest(
+    config_path: ConfigOption = None,
+    cutoffs: Annotated[int, typer.Option("--cutoffs", "-n", min=1, help="Number of evenly spaced cut-offs.")] = 3,
+    dates: Annotated[str | None, typer.Option("--dates", help="Comma-separated cut-off dates instead of --cutoffs.")] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Rolling-origin backtest: fit and evaluate at several cut-offs (nested MLflow runs)."""
+    from clvkit.config.loading import load_config
+    from clvkit.pipelines.backtest import backtest as run_backtest
+
+    config = load_config(config_path, overrides or [])
+    date_list = [_parse_date(d.strip(), "--dates") for d in dates.split(",")] if dates else None
+    result = run_backtest(config, cutoffs, date_list)
+    typer.echo(f"backtest run {result.parent_run_id}: {len(result.per_cutoff)} cut-offs")
+    shown = [m for m in ("clv_gini_norm", "clv_spearman", "baseline_hist_gini_norm", "churn_pr_auc",
+                         "baseline_palive_churn_pr_auc", "purchases_mae") if m in result.summary.index]
+    typer.echo(result.summary.loc[shown].to_string(float_format=lambda v: f"{v:.4f}"))
+
+
+@app.command("compare")
+@handle_errors
+def compare(
+    experiment: Annotated[str, typer.Option("--experiment", "-e", help="MLflow experiment name.")],
+    metric: Annotated[str, typer.Option("--metric", help="Sort by this metric (higher is better).")] = "clv_gini_norm",
+) -> None:
+    """Print the runs of an experiment with their key metrics side by side, best first."""
+    from clvkit.pipelines.compare import compare_runs
+
+    table = compare_runs(experiment, metric)
+    if table.empty:
+        typer.echo(f"experiment {experiment!r} has no runs")
+        return
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def _parse_date(value: str | None, option: str):  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from clvkit.exceptions import UserInputError
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserInputError(f"{option} {value!r} is not a date; use YYYY-MM-DD") from None
+
+
 def _ingest_summary(result, config) -> str:  # type: ignore[no-untyped-def]
     from clvkit.data.timeframe import resolve_time_frame
     from clvkit.exceptions import UserInputError

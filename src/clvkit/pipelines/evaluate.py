@@ -1,0 +1,158 @@
+"""Holdout evaluation of the calibration-stage models against baselines (composition)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvkit import schemas
+from clvkit.evaluation import baselines, metrics, plots
+from clvkit.features.btyd import CalibrationHoldout
+from clvkit.features.labels import churn_labels
+from clvkit.models.scorer import ml_clv_factor
+from clvkit.pipelines.fitting import StageModels
+
+logger = logging.getLogger(__name__)
+
+#: Candidate CLV sources and the baselines they are compared with.
+MODEL_PREFIXES = {"btyd": "clv_btyd", "ml": "clv_ml", "hybrid": "clv_hybrid"}
+BASELINE_PREFIXES = {"historical": "baseline_hist", "rfm": "baseline_rfm"}
+#: Metrics that need predictions in money (not a bare ranking score).
+MONEY_ONLY_METRICS = ("decile_mape", "aggregate_error_pct")
+SERVED_PREFIX = "clv"
+CHURN_PREFIX = "churn"
+CHURN_BASELINE_PREFIX = "baseline_palive_churn"
+
+
+@dataclass
+class HoldoutEvaluation:
+    """Metrics, tables and figures of one holdout evaluation."""
+
+    metrics: dict[str, float]
+    chosen_clv_source: str
+    choice_reason: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    predictions: pd.DataFrame | None = None
+
+
+def holdout_value_predictions(stage: StageModels, cal: CalibrationHoldout) -> dict[str, np.ndarray]:
+    """Predicted holdout spend per customer from each candidate model and baseline."""
+    table = stage.table.loc[cal.table.index]
+    f = table[schemas.FREQUENCY].to_numpy()
+    r = table[schemas.RECENCY].to_numpy()
+    t = table[schemas.T].to_numpy()
+    eov = stage.gamma_gamma.expected_order_value(f, table[schemas.MONETARY_VALUE].to_numpy())
+    purchases = stage.bgnbd.expected_purchases(cal.duration_holdout, f, r, t)
+    out = {"btyd": purchases * eov}
+    holdout_days = cal.duration_holdout * _unit_days(stage)
+    scale = holdout_days / stage.value_window_days
+    features = stage.supervised_features(table)
+    for name, model in (("ml", stage.value_ml), ("hybrid", stage.value_hybrid)):
+        if model is not None:
+            out[name] = model.predict(features[list(model.feature_names_in_)]) * scale
+    out["historical"] = baselines.historical_spend_baseline(
+        table["total_spend"].to_numpy(), t, cal.duration_holdout
+    )
+    out["rfm"] = baselines.rfm_score_baseline(
+        table["recency_score"].to_numpy(), table["frequency_score"].to_numpy(), table["monetary_score"].to_numpy()
+    )
+    return out
+
+
+def evaluate_holdout(stage: StageModels, cal: CalibrationHoldout, transactions: pd.DataFrame,
+                     policy: str, primary_metric: str, higher_is_better: bool) -> HoldoutEvaluation:
+    """All holdout metrics, the CLV choice, tables and figures."""
+    actual_spend = cal.table[schemas.SPEND_HOLDOUT].to_numpy()
+    predictions = holdout_value_predictions(stage, cal)
+    results: dict[str, float] = {}
+    for name, prefix in {**MODEL_PREFIXES, **BASELINE_PREFIXES}.items():
+        if name not in predictions:
+            continue
+        values = metrics.value_metrics(actual_spend, predictions[name], prefix)
+        if name == "rfm":
+            values = {k: v for k, v in values.items() if not k.endswith(MONEY_ONLY_METRICS)}
+        results.update(values)
+    chosen, reason = choose_clv_source(results, policy, primary_metric)
+    results.update({k.replace(MODEL_PREFIXES[chosen], SERVED_PREFIX, 1): v
+                    for k, v in results.items() if k.startswith(MODEL_PREFIXES[chosen] + "_")})
+    results.update(_purchase_and_spend_metrics(stage, cal))
+    churn_y, churn_p, palive_baseline = _churn_inputs(stage, cal, transactions)
+    results.update(metrics.churn_metrics(churn_y, churn_p, CHURN_PREFIX))
+    results.update(metrics.churn_metrics(churn_y, palive_baseline, CHURN_BASELINE_PREFIX))
+    results.update(_lifts(results))
+    evaluation = HoldoutEvaluation(results, chosen, reason)
+    evaluation.predictions = pd.DataFrame(
+        {**{f"pred_{k}": v for k, v in predictions.items()}, "actual_spend_holdout": actual_spend,
+         "churn_probability": churn_p, "churned_in_window": churn_y},
+        index=cal.table.index,
+    )
+    return evaluation
+
+
+def choose_clv_source(results: dict[str, float], policy: str, primary_metric: str) -> tuple[str, str]:
+    """Apply the CLV policy: a fixed source, or the best candidate on the holdout."""
+    suffix = primary_metric.removeprefix(SERVED_PREFIX + "_")
+    if policy != "best_on_holdout":
+        return policy, f"fixed by models.value.clv_policy={policy}"
+    scores = {name: results[f"{prefix}_{suffix}"] for name, prefix in MODEL_PREFIXES.items()
+              if f"{prefix}_{suffix}" in results}
+    best = max(scores, key=lambda name: (scores[name], -list(MODEL_PREFIXES).index(name)))
+    ranking = ", ".join(f"{n} {v:.4f}" for n, v in sorted(scores.items(), key=lambda kv: -kv[1]))
+    return best, f"best holdout {suffix} among candidates ({ranking})"
+
+
+def _purchase_and_spend_metrics(stage: StageModels, cal: CalibrationHoldout) -> dict[str, float]:
+    table = stage.table.loc[cal.table.index]
+    f = table[schemas.FREQUENCY].to_numpy()
+    predicted = stage.bgnbd.expected_purchases(cal.duration_holdout, f, table[schemas.RECENCY].to_numpy(),
+                                               table[schemas.T].to_numpy())
+    actual = cal.table[schemas.FREQUENCY_HOLDOUT].to_numpy()
+    out = metrics.purchase_metrics(actual, predicted, f)
+    eov = stage.gamma_gamma.expected_order_value(f, table[schemas.MONETARY_VALUE].to_numpy())
+    out.update(metrics.spend_metrics(f, actual, cal.table[schemas.MONETARY_VALUE_HOLDOUT].to_numpy(), eov))
+    return out
+
+
+def _churn_inputs(stage: StageModels, cal: CalibrationHoldout,
+                  transactions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    table = stage.table.loc[cal.table.index]
+    features = stage.supervised_features(table)
+    probability = stage.churn.predict_proba(features)
+    labels = churn_labels(transactions, stage.as_of, stage.churn_window_days).reindex(table.index)
+    p_alive = features["btyd_p_alive"].to_numpy()
+    return labels.to_numpy().astype(int), probability, baselines.churn_baseline_from_p_alive(p_alive)
+
+
+def _lifts(results: dict[str, float]) -> dict[str, float]:
+    """Lift of the served CLV and the churn model over the best baseline, per metric."""
+    out: dict[str, float] = {}
+    for suffix in ("gini_norm", "spearman", "decile_mape", "top10_capture", "top20_capture"):
+        served = results.get(f"{SERVED_PREFIX}_{suffix}")
+        base = [results[f"{p}_{suffix}"] for p in BASELINE_PREFIXES.values() if f"{p}_{suffix}" in results]
+        if served is None or not base:
+            continue
+        higher = metrics.higher_is_better(suffix)
+        best = max(base) if higher else min(base)
+        out[f"lift_{SERVED_PREFIX}_{suffix}"] = (served - best) if higher else (best - served)
+    for suffix in ("roc_auc", "pr_auc", "brier"):
+        model, base = results.get(f"{CHURN_PREFIX}_{suffix}"), results.get(f"{CHURN_BASELINE_PREFIX}_{suffix}")
+        if model is not None and base is not None:
+            higher = metrics.higher_is_better(suffix)
+            out[f"lift_{CHURN_PREFIX}_{suffix}"] = (model - base) if higher else (base - model)
+    out["models_losing_to_baseline"] = float(sum(v < 0 for k, v in out.items() if k.startswith("lift_")))
+    return out
+
+
+def _unit_days(stage: StageModels) -> float:
+    from clvkit.constants import DAYS_PER_TIME_UNIT
+
+    return DAYS_PER_TIME_UNIT[stage.builder.time_unit]
+
+
+__all__ = ["HoldoutEvaluation", "choose_clv_source", "evaluate_holdout", "holdout_value_predictions",
+           "ml_clv_factor", "plots"]

@@ -1,0 +1,31 @@
+"""Build the customer table the scorer takes: FeatureBuilder output + per-customer margin."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from clvkit.config.models import ClvkitConfig
+from clvkit.features.builder import FeatureBuilder
+from clvkit.features.margin import MARGIN_SHARE, customer_margin_share
+from clvkit.pipelines.ingest import ingest
+
+
+def customer_table(builder: FeatureBuilder, transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """One row per customer as of ``as_of`` (whole day included), with ``margin_share`` when known."""
+    table = builder.transform(transactions, as_of=as_of)
+    share = customer_margin_share(transactions, as_of)
+    if share is not None:
+        table = table.join(share.reindex(table.index).rename(MARGIN_SHARE))
+    return table
+
+
+def features_from_config(config: ClvkitConfig, as_of: dt.date | None) -> tuple[pd.DataFrame, list[str]]:
+    """Ingest the configured data and build the customer table; also the skipped features."""
+    from clvkit.pipelines.fitting import make_builder
+
+    transactions = ingest(config.data).validated.transactions
+    as_of = as_of or config.data.observation_end or transactions["timestamp"].max().date()
+    builder = make_builder(config).fit(transactions, as_of=as_of)
+    return customer_table(builder, transactions, as_of), list(builder.skipped_features_)

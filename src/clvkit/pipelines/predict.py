@@ -1,0 +1,129 @@
+"""``clvkit predict``: load a registered scorer, build features if given transactions, score, write."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from clvkit import schemas
+from clvkit.config.models import ClvkitConfig, ColumnMapping, ValidationPolicies
+from clvkit.data.validation import validate_transactions
+from clvkit.exceptions import UserInputError
+from clvkit.features.builder import FeatureBuilder
+from clvkit.io import tracking
+from clvkit.io.files import read_table, read_transactions_source, write_table
+from clvkit.io.scorer_model import to_scorer_input
+from clvkit.pipelines.features import customer_table
+
+logger = logging.getLogger(__name__)
+
+#: Customers scored per batch (progress is reported per batch).
+SCORING_BATCH_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class PredictSummary:
+    """What ``clvkit predict`` wrote."""
+
+    output: Path
+    customers: int
+    total_clv: float
+    value_at_risk: float
+    as_of: str | None
+    by_segment: pd.DataFrame
+
+
+def load_scorer(model_uri: str) -> tuple[Any, dict[str, Any]]:
+    """The pyfunc model and the metadata recorded with it (column mapping, feature builder...)."""
+    tracking.configure_tracking()
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except mlflow.exceptions.MlflowException as exc:
+        raise UserInputError(f"cannot load model {model_uri!r}: {exc.message}") from None
+    return model, model.unwrap_python_model().metadata
+
+
+def predict(model_uri: str, output: str | Path, input_path: str | None = None,
+            config: ClvkitConfig | None = None, as_of: dt.date | None = None) -> PredictSummary:
+    """Score customers from transactions (features built on the fly) or a feature table."""
+    model, meta = load_scorer(model_uri)
+    source = input_path or (config.data.source if config else None)
+    if source is None:
+        raise UserInputError("nothing to score: give --input PATH (transactions or a feature table) or --config")
+    table, as_of_used = _customer_table(source, meta, config, as_of)
+    scores = score_in_batches(model, table)
+    write_table(scores, output, index=False)
+    return _summary(Path(output), scores, as_of_used)
+
+
+def _customer_table(source: str, meta: dict[str, Any], config: ClvkitConfig | None,
+                    as_of: dt.date | None) -> tuple[pd.DataFrame, str | None]:
+    if Path(source).suffix and Path(source).exists() and _is_feature_table(source):
+        logger.info("input %s is a customer feature table", source)
+        return to_scorer_input(read_table(source)), None
+    data = meta["data"]
+    columns = config.data.columns if config and "columns" in config.data.model_fields_set else ColumnMapping(**data["columns"])
+    policies = config.data.validation if config else ValidationPolicies(**data["validation"])
+    raw = read_transactions_source(source, columns)
+    validated = validate_transactions(
+        raw, columns, policies, observation_end=as_of, timezone=config.data.timezone if config else data["timezone"],
+        date_format=(config.data.date_format if config and config.data.date_format else data["date_format"]),
+    )
+    for line in validated.report.summary_lines():
+        logger.info(line)
+    transactions = validated.transactions
+    as_of = as_of or transactions[schemas.TIMESTAMP].max().date()
+    builder = FeatureBuilder.from_dict(meta["feature_builder"])
+    logger.info("building features as of %s for %s transactions", as_of, f"{len(transactions):,}")
+    return customer_table(builder, transactions, as_of).rename_axis(schemas.CUSTOMER_ID), str(as_of)
+
+
+def _is_feature_table(path: str) -> bool:
+    head = read_table(path) if Path(path).suffix.lower() != ".csv" else pd.read_csv(path, nrows=1)
+    return {schemas.FREQUENCY, schemas.RECENCY, schemas.T} <= set(head.columns)
+
+
+def score_in_batches(model: Any, table: pd.DataFrame) -> pd.DataFrame:
+    """Score through the pyfunc (signature enforced) in batches, with a progress bar on a terminal."""
+    frame = table.rename_axis(schemas.CUSTOMER_ID).reset_index()
+    starts = range(0, len(frame), SCORING_BATCH_ROWS)
+    parts = []
+    with _progress(len(frame)) as advance:
+        for start in starts:
+            batch = frame.iloc[start:start + SCORING_BATCH_ROWS]
+            parts.append(model.predict(batch))
+            advance(len(batch))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Any]:
+    if not sys.stderr.isatty() or total <= SCORING_BATCH_ROWS:
+        yield lambda n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("scoring customers", total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _summary(output: Path, scores: pd.DataFrame, as_of: str | None) -> PredictSummary:
+    by_segment = (
+        scores.groupby(schemas.RFM_SEGMENT, observed=True)
+        .agg(customers=(schemas.CLV, "size"), clv=(schemas.CLV, "sum"), value_at_risk=(schemas.VALUE_AT_RISK, "sum"))
+        .sort_values("value_at_risk", ascending=False)
+    )
+    return PredictSummary(
+        output=output, customers=len(scores), total_clv=float(scores[schemas.CLV].sum()),
+        value_at_risk=float(scores[schemas.VALUE_AT_RISK].sum()), as_of=as_of, by_segment=by_segment,
+    )
