@@ -51,3 +51,46 @@ EXIT_BAD_INPUT: Final = 2
 # --- defaults for the built-in data -------------------------------------------
 DEFAULT_TIMEZONE: Final = "UTC"
 DEFAULT_RANDOM_SEED: Final = 42
+
+# --- models ---------------------------------------------------------------------
+#: Penalizer suggested in convergence errors of the lifetimes models (L2 on the parameters).
+SUGGESTED_PENALIZER: Final = 0.001
+#: Optimiser tolerance passed to lifetimes' fitters (its default).
+LIFETIMES_FIT_TOLERANCE: Final = 1e-7
+#: Equal-width probability bins of the churn reliability table.
+RELIABILITY_BINS: Final = 10
+#: Churn classifier defaults (XGBoost, hist trees).
+DEFAULT_CHURN_N_ESTIMATORS: Final = 500
+DEFAULT_CHURN_MAX_DEPTH: Final = 4
+DEFAULT_CHURN_LEARNING_RATE: Final = 0.05
+DEFAULT_CHURN_EARLY_STOPPING_ROUNDS: Final = 30
+DEFAULT_CHURN_VALIDATION_FRACTION: Final = 0.2
+#: Fixed thread count of the churn booster: results do not depend on the machine.
+DEFAULT_CHURN_N_JOBS: Final = 2
+#: Fewest members of each class for a stratified train/validation split.
+MIN_CHURN_CLASS_COUNT: Final = 2
+
+# --- evaluation -----------------------------------------------------------------
+#: 100: fractions reported as percentages (``*_pct`` metrics, MAPE).
+PERCENT: Final = 100.0
+#: Last calibration-frequency bin of the conditional-expectations table ("7+").
+DEFAULT_CALIBRATION_MAX_FREQUENCY: Final = 7
+#: Prediction-ranked groups of the decile chart and decile MAPE.
+N_DECILES: Final = 10
+#: Top shares of customers (by prediction) whose realised value capture is reported.
+TOP10_FRACTION: Final = 0.10
+TOP20_FRACTION: Final = 0.20
+#: Share of customers (highest churn score) whose churn rate defines the top-decile lift.
+TOP_DECILE_FRACTION: Final = 0.10
+#: Equal-width probability bins of the expected calibration error (ECE).
+ECE_BINS: Final = 10
+#: Floor of the observed time (model time units) of the historical-spend baseline.
+HISTORICAL_BASELINE_MIN_EXPOSURE: Final = 1.0
+#: Bars shown by the feature-importance plot.
+FEATURE_IMPORTANCE_TOP_N: Final = 20
+#: Recency points of the P(alive) matrix grid.
+P_ALIVE_GRID_POINTS: Final = 50
+#: Figure sizes (inches) and PNG resolution (dots per inch) of the evaluation plots.
+FIGURE_SIZE_INCHES: Final = (7.0, 4.5)
+WIDE_FIGURE_SIZE_INCHES: Final = (12.0, 4.5)
+FIGURE_DPI: Final = 100

@@ -213,6 +213,21 @@ def compare(
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
+@app.command("report")
+@handle_errors
+def report(
+    run_id: Annotated[str, typer.Argument(help="MLflow run id of a training run.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Write the run's evaluation report: metrics vs baselines, every plot, segment table (one HTML file)."""
+    from clvkit.pipelines.report import render_run_report
+
+    html = render_run_report(run_id)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(html, encoding="utf-8")
+    typer.echo(f"wrote {output} ({len(html) / 1024:,.0f} KiB); open it in a browser")
+
+
 def _parse_date(value: str | None, option: str):  # type: ignore[no-untyped-def]
     import datetime as dt
 

@@ -94,12 +94,13 @@ def log_scorer_model(
     metadata: dict[str, Any],
 ) -> str:
     """Log the pyfunc scorer with a signature and input example; return its model URI."""
-    from clvkit.io.scorer_model import ARTIFACT_KEY, ClvScorerModel
+    from clvkit.io import pyfunc_entry_path
+    from clvkit.io.scorer_model import ARTIFACT_KEY
 
     signature = infer_signature(input_example, output_example)
     info = mlflow.pyfunc.log_model(
         name="scorer",
-        python_model=ClvScorerModel(),
+        python_model=pyfunc_entry_path(),
         artifacts={ARTIFACT_KEY: str(scorer_dir)},
         signature=signature,
         input_example=input_example,

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 
 from clvkit import schemas
-from clvkit.evaluation import baselines, metrics, plots
+from clvkit.evaluation import baselines, metrics
 from clvkit.features.btyd import CalibrationHoldout
 from clvkit.features.labels import churn_labels
-from clvkit.models.scorer import ml_clv_factor
 from clvkit.pipelines.fitting import StageModels
 
 logger = logging.getLogger(__name__)
@@ -24,6 +23,9 @@ BASELINE_PREFIXES = {"historical": "baseline_hist", "rfm": "baseline_rfm"}
 #: Metrics that need predictions in money (not a bare ranking score).
 MONEY_ONLY_METRICS = ("decile_mape", "aggregate_error_pct")
 SERVED_PREFIX = "clv"
+#: Metrics on which the served CLV and the churn model are compared with the best baseline.
+VALUE_COMPARED = ("gini_norm", "spearman", "decile_mape", "top10_capture", "top20_capture")
+CHURN_COMPARED = ("roc_auc", "pr_auc", "brier")
 CHURN_PREFIX = "churn"
 CHURN_BASELINE_PREFIX = "baseline_palive_churn"
 
@@ -59,7 +61,7 @@ def holdout_value_predictions(stage: StageModels, cal: CalibrationHoldout) -> di
         table["total_spend"].to_numpy(), t, cal.duration_holdout
     )
     out["rfm"] = baselines.rfm_score_baseline(
-        table["recency_score"].to_numpy(), table["frequency_score"].to_numpy(), table["monetary_score"].to_numpy()
+        table["r_score"].to_numpy(), table["f_score"].to_numpy(), table["m_score"].to_numpy()
     )
     return out
 
@@ -88,7 +90,7 @@ def evaluate_holdout(stage: StageModels, cal: CalibrationHoldout, transactions: 
     evaluation = HoldoutEvaluation(results, chosen, reason)
     evaluation.predictions = pd.DataFrame(
         {**{f"pred_{k}": v for k, v in predictions.items()}, "actual_spend_holdout": actual_spend,
-         "churn_probability": churn_p, "churned_in_window": churn_y},
+         "churn_probability": churn_p, "churned_in_window": churn_y, "p_alive": 1.0 - palive_baseline},
         index=cal.table.index,
     )
     return evaluation
@@ -114,7 +116,7 @@ def _purchase_and_spend_metrics(stage: StageModels, cal: CalibrationHoldout) -> 
     actual = cal.table[schemas.FREQUENCY_HOLDOUT].to_numpy()
     out = metrics.purchase_metrics(actual, predicted, f)
     eov = stage.gamma_gamma.expected_order_value(f, table[schemas.MONETARY_VALUE].to_numpy())
-    out.update(metrics.spend_metrics(f, actual, cal.table[schemas.MONETARY_VALUE_HOLDOUT].to_numpy(), eov))
+    out.update(metrics.spend_metrics(cal.table[schemas.MONETARY_VALUE_HOLDOUT].to_numpy(), eov, f, actual))
     return out
 
 
@@ -129,22 +131,24 @@ def _churn_inputs(stage: StageModels, cal: CalibrationHoldout,
 
 
 def _lifts(results: dict[str, float]) -> dict[str, float]:
-    """Lift of the served CLV and the churn model over the best baseline, per metric."""
-    out: dict[str, float] = {}
-    for suffix in ("gini_norm", "spearman", "decile_mape", "top10_capture", "top20_capture"):
+    """Relative lift of the served CLV and the churn model over the best baseline, and loss flags."""
+    pairs = []
+    for suffix in VALUE_COMPARED:
         served = results.get(f"{SERVED_PREFIX}_{suffix}")
         base = [results[f"{p}_{suffix}"] for p in BASELINE_PREFIXES.values() if f"{p}_{suffix}" in results]
-        if served is None or not base:
-            continue
-        higher = metrics.higher_is_better(suffix)
-        best = max(base) if higher else min(base)
-        out[f"lift_{SERVED_PREFIX}_{suffix}"] = (served - best) if higher else (best - served)
-    for suffix in ("roc_auc", "pr_auc", "brier"):
+        if served is not None and base:
+            direction = metrics.metric_direction(f"_{suffix}")
+            best = min(base) if direction == metrics.LOWER else max(base)
+            pairs.append((f"{SERVED_PREFIX}_{suffix}", served, best, direction))
+    for suffix in CHURN_COMPARED:
         model, base = results.get(f"{CHURN_PREFIX}_{suffix}"), results.get(f"{CHURN_BASELINE_PREFIX}_{suffix}")
         if model is not None and base is not None:
-            higher = metrics.higher_is_better(suffix)
-            out[f"lift_{CHURN_PREFIX}_{suffix}"] = (model - base) if higher else (base - model)
-    out["models_losing_to_baseline"] = float(sum(v < 0 for k, v in out.items() if k.startswith("lift_")))
+            pairs.append((f"{CHURN_PREFIX}_{suffix}", model, base, metrics.metric_direction(f"_{suffix}")))
+    out = {f"lift_{name}": metrics.relative_lift(model, base, d) for name, model, base, d in pairs}
+    losing = [name for name, model, base, d in pairs if metrics.loses_to_baseline(model, base, d)]
+    for name in losing:
+        logger.warning("%s loses to the best baseline", name)
+    out["models_losing_to_baseline"] = float(len(losing))
     return out
 
 
@@ -153,6 +157,3 @@ def _unit_days(stage: StageModels) -> float:
 
     return DAYS_PER_TIME_UNIT[stage.builder.time_unit]
 
-
-__all__ = ["HoldoutEvaluation", "choose_clv_source", "evaluate_holdout", "holdout_value_predictions",
-           "ml_clv_factor", "plots"]

@@ -21,10 +21,18 @@ def customer_table(builder: FeatureBuilder, transactions: pd.DataFrame, as_of: d
     return table
 
 
+def make_builder(config: ClvkitConfig) -> FeatureBuilder:
+    """A FeatureBuilder with the config's settings."""
+    return FeatureBuilder(
+        time_unit=config.data.time_unit,
+        trailing_windows_days=tuple(config.features.trailing_windows_days),
+        rfm_segments=config.features.rfm_segments,
+        tier_shares=tuple(config.features.tier_shares),
+    )
+
+
 def features_from_config(config: ClvkitConfig, as_of: dt.date | None) -> tuple[pd.DataFrame, list[str]]:
     """Ingest the configured data and build the customer table; also the skipped features."""
-    from clvkit.pipelines.fitting import make_builder
-
     transactions = ingest(config.data).validated.transactions
     as_of = as_of or config.data.observation_end or transactions["timestamp"].max().date()
     builder = make_builder(config).fit(transactions, as_of=as_of)

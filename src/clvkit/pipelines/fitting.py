@@ -18,12 +18,13 @@ from clvkit import schemas
 from clvkit.config.models import ClvkitConfig
 from clvkit.exceptions import UserInputError
 from clvkit.features.builder import FeatureBuilder
-from clvkit.features.labels import churn_labels, future_value
+from clvkit.features.labels import SPEND_WINDOW, churn_labels, future_value
 from clvkit.models.bgnbd import BetaGeoModel
 from clvkit.models.churn import ChurnClassifier
 from clvkit.models.gamma_gamma import GammaGammaModel
 from clvkit.models.scorer import btyd_model_features, numeric_features, supervised_frame
 from clvkit.models.value_regressor import ValueRegressor
+from clvkit.pipelines.features import customer_table, make_builder
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class StageModels:
     value_ml: ValueRegressor | None
     value_hybrid: ValueRegressor | None
     value_window_days: int
+    churn_window_days: int
 
     def supervised_features(self, table: pd.DataFrame | None = None) -> pd.DataFrame:
         """Numeric features + BTYD outputs of ``table`` (default: the stage's own table)."""
@@ -55,18 +57,6 @@ class StageModels:
         """BTYD-derived features of ``table`` from this stage's BTYD models."""
         unit = self.builder.time_unit
         return btyd_model_features(table, self.bgnbd, self.gamma_gamma, self.churn_window_days, unit)
-
-    churn_window_days: int = 0
-
-
-def make_builder(config: ClvkitConfig) -> FeatureBuilder:
-    """A FeatureBuilder with the config's settings."""
-    return FeatureBuilder(
-        time_unit=config.data.time_unit,
-        trailing_windows_days=tuple(config.features.trailing_windows_days),
-        rfm_segments=config.features.rfm_segments,
-        tier_shares=tuple(config.features.tier_shares),
-    )
 
 
 def value_window_days(first_date: dt.date, calibration_end: dt.date, holdout_days: int) -> int:
@@ -103,11 +93,12 @@ def fit_stage(
     churn_window = config.churn.window_days
     cutoff = inner_cutoff(config, first_date, as_of, max(churn_window, value_window))
     builder = make_builder(config).fit(transactions, as_of=as_of)
-    table = builder.transform(transactions, as_of=as_of)
+    table = customer_table(builder, transactions, as_of)
     bgnbd, gamma_gamma = fit_btyd(table, config)
     logger.info("as of %s: %d customers; BG/NBD %s", as_of, len(table), bgnbd.params_)
 
-    inner_table = make_builder(config).fit_transform(transactions, as_of=cutoff)
+    inner_builder = make_builder(config).fit(transactions, as_of=cutoff)
+    inner_table = customer_table(inner_builder, transactions, cutoff)
     inner_bg, inner_gg = fit_btyd(inner_table, config)
     btyd_inner = btyd_model_features(inner_table, inner_bg, inner_gg, churn_window, config.data.time_unit)
     x_hybrid = supervised_frame(inner_table, btyd_inner)
@@ -117,7 +108,7 @@ def fit_stage(
                 len(x_hybrid), cutoff, float(np.mean(y_churn)))
     value_ml = value_hybrid = None
     if config.models.value.enabled:
-        y_value = future_value(transactions, cutoff, value_window)[schemas.SPEND_HOLDOUT_WINDOW]
+        y_value = future_value(transactions, cutoff, value_window)[SPEND_WINDOW]
         y_value = y_value.reindex(x_hybrid.index).fillna(0.0).clip(lower=0.0).to_numpy()
         value_ml = _value_model(config).fit(numeric_features(inner_table), y_value)
         value_hybrid = _value_model(config).fit(x_hybrid, y_value)

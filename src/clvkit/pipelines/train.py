@@ -25,6 +25,7 @@ from clvkit.pipelines.evaluate import HoldoutEvaluation, evaluate_holdout
 from clvkit.pipelines.figures import evaluation_figures
 from clvkit.pipelines.fitting import StageModels, fit_stage, value_window_days
 from clvkit.pipelines.ingest import ingest
+from clvkit.pipelines.report import render_run_report
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def train(config: ClvkitConfig, config_path: str | None = None) -> TrainResult:
     refit = config.models.refit_on_full_history
     served = fit_stage(transactions, frame.observation_end, frame.first_date, window, config) if refit else cal_stage
     scorer = build_scorer(served, config, evaluation.chosen_clv_source)
-    figures = evaluation_figures(cal_stage, cal, evaluation, transactions, frame, scorer)
+    figures = evaluation_figures(cal_stage, cal, evaluation, transactions, frame, scorer, served.table)
     fp = tracking.fingerprint(transactions)
     return _log_run(config, config_path, frame, ingested.validated.report.to_dict(), fp, cal_stage,
                     served, scorer, evaluation, figures, refit)
@@ -111,6 +112,7 @@ def _log_run(config: ClvkitConfig, config_path: str | None, frame: TimeFrame, re
         mlflow.set_tags({
             "clvkit.version": __version__, "config_hash": config_hash(config),
             tracking.FINGERPRINT_TAG: fp.content_hash, "clv_source": evaluation.chosen_clv_source,
+            "kind": "train",
             "clv_source_reason": evaluation.choice_reason[:tracking.MAX_PARAM_LENGTH],
             "refit_on_full_history": str(refit), "time_frame": frame.describe(),
         })
@@ -128,6 +130,7 @@ def _log_run(config: ClvkitConfig, config_path: str | None, frame: TimeFrame, re
         tracking.log_figures(figures)
         for name, table in evaluation.tables.items():
             tracking.log_table(table, f"tables/{name}.csv")
+        mlflow.log_text(render_run_report(run.info.run_id), "report.html")
         model_uri = _log_model(scorer, served, config, fp)
         registration = tracking.register_with_alias(
             model_uri, config.mlflow.registered_model, run.info.run_id, config.evaluation.primary_metric,
@@ -161,7 +164,7 @@ def _log_model(scorer: ClvScorer, stage: StageModels, config: ClvkitConfig, fp: 
         "config_hash": config_hash(config),
         "data_fingerprint": fp.content_hash,
     }
-    example = stage.table.head(INPUT_EXAMPLE_ROWS).rename_axis(schemas.CUSTOMER_ID).reset_index()
+    example = signature_frame(stage.table.head(INPUT_EXAMPLE_ROWS)).rename_axis(schemas.CUSTOMER_ID).reset_index()
     output = scorer.score(stage.table.head(INPUT_EXAMPLE_ROWS)).rename_axis(schemas.CUSTOMER_ID).reset_index()
     versions = installed_versions()
     requirements = [f"{name}=={version}" for name, version in versions.items() if version != "not installed"]
@@ -172,6 +175,12 @@ def _log_model(scorer: ClvScorer, stage: StageModels, config: ClvkitConfig, fp: 
             metadata={"clvkit_versions": versions, "config_hash": state["config_hash"], "cutoff": state["cutoff"],
                       "time_unit": config.data.time_unit, "clv_source": scorer.settings.clv_source},
         )
+
+
+def signature_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns as float64 so the signature accepts missing values and JSON numbers."""
+    numeric = table.select_dtypes(include=["number", "bool"]).columns
+    return table.astype(dict.fromkeys(numeric, "float64"))
 
 
 def _frame_params(frame: TimeFrame) -> dict[str, str]:

@@ -1,0 +1,758 @@
+"""Holdout metrics of purchases, spend, value ranking and churn, with stable names.
+
+Every function takes aligned one-dimensional arrays (one value per customer, same order).
+Assemblers (:func:`purchase_metrics`, :func:`spend_metrics`, :func:`value_metrics`,
+:func:`churn_metrics`) return ``dict[str, float]`` whose keys never change between runs, so
+that tracked runs line up; :data:`METRIC_DEFINITIONS` documents each key and
+:data:`METRIC_DIRECTION` says whether higher or lower is better.
+
+Conventions
+-----------
+* Ranking metrics sort customers by *descending* prediction. Customers with tied predictions
+  share the mean of their realised values (the expectation over all orders of the tie), so a
+  result never depends on row order and a constant predictor scores exactly a random ranking.
+  The decile table is the exception: it splits the stable descending order (ties kept in row
+  order) into ``N_DECILES`` groups of near-equal size.
+* A metric that is undefined on the data (no positive total, one class only, constant input)
+  is ``NaN`` and logged as a warning rather than raised, so a whole evaluation still completes.
+* ``*_pct`` metrics and MAPEs are percentages (``PERCENT`` = 100).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Final
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy.stats import rankdata
+
+from clvkit.constants import (
+    DEFAULT_CALIBRATION_MAX_FREQUENCY,
+    ECE_BINS,
+    MAX_EXAMPLE_ROWS,
+    N_DECILES,
+    PERCENT,
+    TOP10_FRACTION,
+    TOP20_FRACTION,
+    TOP_DECILE_FRACTION,
+)
+
+logger = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+
+# --- metric directions --------------------------------------------------------------
+HIGHER: Final = "higher"
+LOWER: Final = "lower"
+#: Signed errors (bias): the smaller the absolute value, the better.
+CLOSER_TO_ZERO: Final = "closer_to_zero"
+DIRECTIONS: Final = (HIGHER, LOWER, CLOSER_TO_ZERO)
+
+#: Metric-name suffix -> which way is better (the longest matching suffix wins).
+METRIC_DIRECTION: Final[Mapping[str, str]] = {
+    "_mae": LOWER,
+    "_rmse": LOWER,
+    "_calibration_mae": LOWER,
+    "_cum_error_pct": CLOSER_TO_ZERO,
+    "_aggregate_error_pct": CLOSER_TO_ZERO,
+    "_gini_norm": HIGHER,
+    "_spearman": HIGHER,
+    "_decile_mape": LOWER,
+    "_top10_capture": HIGHER,
+    "_top20_capture": HIGHER,
+    "_roc_auc": HIGHER,
+    "_pr_auc": HIGHER,
+    "_brier": LOWER,
+    "_ece": LOWER,
+    "_top_decile_lift": HIGHER,
+}
+
+#: Stable metric names (``{prefix}`` is the caller's prefix, e.g. ``clv``) -> definition.
+METRIC_DEFINITIONS: Final[Mapping[str, str]] = {
+    "purchases_mae": "Mean absolute error of predicted vs actual holdout purchases per customer.",
+    "purchases_rmse": "Root mean squared error of predicted vs actual holdout purchases per customer.",
+    "purchases_cum_error_pct": (
+        "100 * (sum predicted - sum actual) / sum actual holdout purchases, i.e. the error of the "
+        "cumulative repeat-transaction curve at the end of the holdout (NaN if no purchases)."
+    ),
+    "purchases_calibration_mae": (
+        "Customer-weighted mean |mean actual - mean predicted| holdout purchases over the "
+        "calibration-frequency bins 0..7+ (the lifetimes conditional-expectations plot)."
+    ),
+    "spend_mae": (
+        "Mean absolute error of the predicted expected order value vs the realised mean holdout "
+        "spend per purchase, over customers with frequency_cal > 0 and >= 1 holdout purchase."
+    ),
+    "{prefix}_gini_norm": (
+        "Normalized Gini: Gini of the Lorenz curve of realised value with customers sorted by "
+        "descending prediction (ties share their mean value), divided by the Gini of the perfect "
+        "sort. 1 = perfect ranking, 0 = random or constant, -1 = reversed."
+    ),
+    "{prefix}_spearman": "Spearman rank correlation of prediction and realised value (average ranks).",
+    "{prefix}_decile_mape": (
+        "Customers split into 10 near-equal groups by descending prediction (stable order); mean "
+        "over groups of 100 * |sum predicted - sum actual| / |sum actual|; groups whose actual sum "
+        "is zero are left out (NaN when all are, or with fewer than 10 customers)."
+    ),
+    "{prefix}_top10_capture": (
+        "Share of total realised value held by the top 10 % of customers by prediction "
+        "(ties share their mean value)."
+    ),
+    "{prefix}_top20_capture": "As top10_capture, for the top 20 % of customers.",
+    "{prefix}_aggregate_error_pct": "100 * (sum predicted - sum actual) / sum actual value.",
+    "{prefix}_roc_auc": "Area under the ROC curve (ties in the score count one half).",
+    "{prefix}_pr_auc": (
+        "Average precision: sum over score thresholds of (recall_k - recall_k-1) * precision_k."
+    ),
+    "{prefix}_brier": "Brier score: mean squared difference of probability and 0/1 outcome.",
+    "{prefix}_ece": (
+        "Expected calibration error: 10 equal-width probability bins on [0, 1] (the last closed), "
+        "sum over bins of (n_bin / n) * |observed rate - mean probability|."
+    ),
+    "{prefix}_top_decile_lift": (
+        "Outcome rate among the top 10 % of customers by score (ties share their mean outcome) "
+        "divided by the overall rate."
+    ),
+}
+
+# --- table columns ------------------------------------------------------------------
+FREQUENCY_BIN: Final = "frequency_cal"
+BIN_LABEL: Final = "label"
+N_CUSTOMERS: Final = "n_customers"
+ACTUAL_MEAN: Final = "actual_mean"
+PREDICTED_MEAN: Final = "predicted_mean"
+DECILE: Final = "decile"
+ACTUAL_SUM: Final = "actual_sum"
+PREDICTED_SUM: Final = "predicted_sum"
+ABS_PCT_ERROR: Final = "abs_pct_error"
+BIN_LOWER: Final = "bin_lower"
+BIN_UPPER: Final = "bin_upper"
+MEAN_PREDICTED: Final = "mean_predicted"
+OBSERVED_RATE: Final = "observed_rate"
+METRIC: Final = "metric"
+MODEL: Final = "model"
+BASELINE: Final = "baseline"
+DIRECTION: Final = "direction"
+RELATIVE_LIFT: Final = "relative_lift"
+LOSES: Final = "loses"
+
+
+# --- input validation -------------------------------------------------------------
+
+
+def _vector(values: ArrayLike, name: str, *, finite: bool = True) -> FloatArray:
+    """One-dimensional, non-empty float copy of ``values``; finite unless told otherwise."""
+    try:
+        array = np.array(values, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be numeric: {error}") from error
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional (one value per customer), got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty: there is nothing to evaluate")
+    if finite:
+        _check_finite(array, name)
+    return array
+
+
+def _check_finite(array: FloatArray, name: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        raise ValueError(
+            f"{name} has {bad.size} non-finite value(s) (NaN or inf), e.g. at positions "
+            f"{bad[:MAX_EXAMPLE_ROWS].tolist()}; drop or fill them before evaluating"
+        )
+
+
+def _check_lengths(arrays: Mapping[str, FloatArray]) -> None:
+    lengths = {name: array.size for name, array in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{name}={n}" for name, n in lengths.items())
+        raise ValueError(f"arrays must be aligned (one value per customer), got lengths {listed}")
+
+
+def _aligned(**arrays: ArrayLike) -> list[FloatArray]:
+    """Validated, finite, equal-length float copies, in argument order."""
+    vectors = {name: _vector(values, name) for name, values in arrays.items()}
+    _check_lengths(vectors)
+    return list(vectors.values())
+
+
+def _check_binary(y: FloatArray, name: str) -> None:
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError(f"{name} must hold 0/1 outcomes only, got values {np.unique(y)[:MAX_EXAMPLE_ROWS].tolist()}")
+
+
+def _check_probability(p: FloatArray, name: str) -> None:
+    if p.min() < 0.0 or p.max() > 1.0:
+        raise ValueError(f"{name} must be probabilities in [0, 1], got range [{p.min():.4g}, {p.max():.4g}]")
+
+
+def _check_fraction(fraction: float, name: str) -> float:
+    if isinstance(fraction, bool) or not (isinstance(fraction, int | float) and 0.0 < fraction <= 1.0):
+        raise ValueError(f"{name} must be a number in (0, 1], got {fraction!r}")
+    return float(fraction)
+
+
+def _check_count(value: int, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_prefix(prefix: str) -> str:
+    if not isinstance(prefix, str) or not prefix or prefix != prefix.strip():
+        raise ValueError(f"prefix must be a non-empty string without surrounding spaces, got {prefix!r}")
+    return prefix
+
+
+def _undefined(metric: str, reason: str) -> float:
+    logger.warning("%s is undefined (NaN): %s", metric, reason)
+    return math.nan
+
+
+# --- shared building blocks -------------------------------------------------------
+
+
+def _ranked_actual(actual: FloatArray, predicted: FloatArray) -> FloatArray:
+    """``actual`` sorted by descending ``predicted``, each tie group replaced by its mean.
+
+    The mean is the expectation over all orders within the tie, because every statistic
+    built on it (cumulative sums, top-k sums) is linear in the positions.
+    """
+    order = np.argsort(-predicted, kind="stable")
+    sorted_pred, sorted_actual = predicted[order], actual[order]
+    starts = np.flatnonzero(np.r_[True, sorted_pred[1:] != sorted_pred[:-1]])
+    sizes = np.diff(np.r_[starts, sorted_pred.size])
+    return np.repeat(np.add.reduceat(sorted_actual, starts) / sizes, sizes)
+
+
+def _top_count(n: int, fraction: float) -> int:
+    """Customers in the top ``fraction`` of ``n``: rounded half up, at least one."""
+    return max(1, math.floor(fraction * n + 0.5))
+
+
+def _relative_total_error(actual: FloatArray, predicted: FloatArray, metric: str) -> float:
+    total = float(actual.sum())
+    if total <= 0:
+        return _undefined(metric, f"the actual total is {total:g}, not positive")
+    return PERCENT * (float(predicted.sum()) - total) / total
+
+
+# --- purchases --------------------------------------------------------------------
+
+
+def mae(actual: ArrayLike, predicted: ArrayLike) -> float:
+    """Mean absolute error ``mean(|predicted - actual|)``."""
+    a, p = _aligned(actual=actual, predicted=predicted)
+    return float(np.mean(np.abs(p - a)))
+
+
+def rmse(actual: ArrayLike, predicted: ArrayLike) -> float:
+    """Root mean squared error ``sqrt(mean((predicted - actual)^2))``."""
+    a, p = _aligned(actual=actual, predicted=predicted)
+    return float(np.sqrt(np.mean((p - a) ** 2)))
+
+
+def cumulative_error_pct(actual: ArrayLike, predicted: ArrayLike) -> float:
+    """Error of the cumulative total at the end of the holdout, in percent.
+
+    ``100 * (sum(predicted) - sum(actual)) / sum(actual)``; NaN when ``sum(actual) <= 0``.
+    """
+    a, p = _aligned(actual=actual, predicted=predicted)
+    return _relative_total_error(a, p, "cumulative error")
+
+
+def purchases_calibration_table(
+    frequency_cal: ArrayLike,
+    actual_holdout: ArrayLike,
+    predicted_holdout: ArrayLike,
+    max_frequency: int = DEFAULT_CALIBRATION_MAX_FREQUENCY,
+) -> pd.DataFrame:
+    """Mean actual and predicted holdout purchases by calibration frequency.
+
+    The "conditional expectations" table of lifetimes'
+    ``plot_calibration_purchases_vs_holdout_purchases``: one row per calibration frequency
+    ``0 .. max_frequency``, the last bin holding every frequency ``>= max_frequency`` (label
+    ``"7+"``). Every bin is present; an empty one has ``n_customers = 0`` and NaN means.
+
+    Returns
+    -------
+    DataFrame with columns ``frequency_cal`` (bin, int), ``label``, ``n_customers``,
+    ``actual_mean`` and ``predicted_mean``.
+    """
+    max_frequency = _check_count(max_frequency, "max_frequency", 1)
+    f, a, p = _aligned(
+        frequency_cal=frequency_cal, actual_holdout=actual_holdout, predicted_holdout=predicted_holdout
+    )
+    if f.min() < 0:
+        raise ValueError(f"frequency_cal must be non-negative, got minimum {f.min():g}")
+    bins = np.minimum(np.floor(f), max_frequency).astype(int)
+    counts = np.bincount(bins, minlength=max_frequency + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        actual_mean = np.bincount(bins, weights=a, minlength=max_frequency + 1) / counts
+        predicted_mean = np.bincount(bins, weights=p, minlength=max_frequency + 1) / counts
+    labels = [str(k) for k in range(max_frequency)] + [f"{max_frequency}+"]
+    return pd.DataFrame(
+        {
+            FREQUENCY_BIN: np.arange(max_frequency + 1),
+            BIN_LABEL: labels,
+            N_CUSTOMERS: counts,
+            ACTUAL_MEAN: actual_mean,
+            PREDICTED_MEAN: predicted_mean,
+        }
+    )
+
+
+def calibration_mae(table: pd.DataFrame) -> float:
+    """Customer-weighted mean ``|actual_mean - predicted_mean|`` of a calibration table."""
+    filled = table[table[N_CUSTOMERS] > 0]
+    gaps = (filled[ACTUAL_MEAN] - filled[PREDICTED_MEAN]).abs().to_numpy()
+    weights = filled[N_CUSTOMERS].to_numpy(dtype=float)
+    return float(np.sum(weights * gaps) / np.sum(weights))
+
+
+def purchase_metrics(
+    actual: ArrayLike, predicted: ArrayLike, actual_cal_frequency: ArrayLike
+) -> dict[str, float]:
+    """Holdout purchase metrics: ``purchases_mae, _rmse, _cum_error_pct, _calibration_mae``.
+
+    Parameters
+    ----------
+    actual, predicted : array-like
+        Actual (``frequency_holdout``) and predicted holdout purchases per customer.
+    actual_cal_frequency : array-like
+        Calibration frequency (``frequency_cal``), for the conditional-expectations bins.
+    """
+    a, p, f = _aligned(actual=actual, predicted=predicted, actual_cal_frequency=actual_cal_frequency)
+    table = purchases_calibration_table(f, a, p)
+    return {
+        "purchases_mae": mae(a, p),
+        "purchases_rmse": rmse(a, p),
+        "purchases_cum_error_pct": _relative_total_error(a, p, "purchases_cum_error_pct"),
+        "purchases_calibration_mae": calibration_mae(table),
+    }
+
+
+# --- spend ------------------------------------------------------------------------
+
+
+def spend_mae(
+    actual_order_value: ArrayLike,
+    predicted_order_value: ArrayLike,
+    frequency_cal: ArrayLike,
+    frequency_holdout: ArrayLike,
+) -> float:
+    """MAE of predicted expected order value vs realised mean holdout spend per purchase.
+
+    Only customers with ``frequency_cal > 0`` (Gamma-Gamma conditions on repeat spend) and at
+    least one holdout purchase (otherwise no realised order value) count; elsewhere
+    ``actual_order_value`` (``monetary_value_holdout``) and the prediction may be NaN. NaN
+    when no customer qualifies.
+    """
+    actual = _vector(actual_order_value, "actual_order_value", finite=False)
+    predicted = _vector(predicted_order_value, "predicted_order_value", finite=False)
+    f_cal = _vector(frequency_cal, "frequency_cal")
+    f_hold = _vector(frequency_holdout, "frequency_holdout")
+    _check_lengths(
+        {"actual_order_value": actual, "predicted_order_value": predicted,
+         "frequency_cal": f_cal, "frequency_holdout": f_hold}
+    )
+    eligible = (f_cal > 0) & (f_hold >= 1)
+    if not eligible.any():
+        return _undefined("spend_mae", "no customer has frequency_cal > 0 and a holdout purchase")
+    _check_finite(actual[eligible], "actual_order_value (customers with repeat and holdout purchases)")
+    _check_finite(predicted[eligible], "predicted_order_value (customers with repeat and holdout purchases)")
+    return float(np.mean(np.abs(predicted[eligible] - actual[eligible])))
+
+
+def spend_metrics(
+    actual_order_value: ArrayLike,
+    predicted_order_value: ArrayLike,
+    frequency_cal: ArrayLike,
+    frequency_holdout: ArrayLike,
+) -> dict[str, float]:
+    """Holdout spend metrics: ``spend_mae`` (see :func:`spend_mae`)."""
+    return {"spend_mae": spend_mae(actual_order_value, predicted_order_value, frequency_cal, frequency_holdout)}
+
+
+# --- value ranking ----------------------------------------------------------------
+
+
+def gain_curve(actual: ArrayLike, predicted: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Lorenz (gain) curve: cumulative share of value vs share of customers, by prediction.
+
+    Returns ``(share_of_customers, share_of_value)``, both starting at 0 and ending at 1;
+    tied predictions share their mean value.
+    """
+    a, p = _aligned(actual=actual, predicted=predicted)
+    total = float(a.sum())
+    if total <= 0:
+        raise ValueError(f"actual must have a positive total for a gain curve, got {total:g}")
+    ranked = _ranked_actual(a, p)
+    share_customers = np.arange(a.size + 1) / a.size
+    return share_customers, np.r_[0.0, np.cumsum(ranked)] / total
+
+
+def _gini(actual: FloatArray, predicted: FloatArray, total: float) -> float:
+    """``mean_i(L_i - i/n)``, ``L_i`` the value share of the top ``i`` customers."""
+    lorenz = np.cumsum(_ranked_actual(actual, predicted)) / total
+    return float(np.mean(lorenz - np.arange(1, actual.size + 1) / actual.size))
+
+
+def normalized_gini(actual: ArrayLike, predicted: ArrayLike) -> float:
+    """Normalized Gini of a value ranking (as in google/lifetime_value and Kaggle).
+
+    ``G(pred) / G(actual)`` with ``G(s) = (1/n) sum_i (L_i(s) - i/n)``, where ``L_i(s)`` is the
+    share of total actual value held by the top ``i`` customers sorted by descending ``s``.
+    Tied predictions share their mean value (the expectation over tie orders), so a constant
+    prediction gives exactly 0 and the result does not depend on row order. 1 = perfect,
+    -1 = reversed. NaN when the actual total is not positive or all actual values are equal.
+    """
+    a, p = _aligned(actual=actual, predicted=predicted)
+    total = float(a.sum())
+    if total <= 0:
+        return _undefined("normalized Gini", f"the actual total is {total:g}, not positive")
+    perfect = _gini(a, a, total)
+    if perfect <= 0:
+        return _undefined("normalized Gini", "all actual values are equal")
+    return _gini(a, p, total) / perfect
+
+
+def spearman(actual: ArrayLike, predicted: ArrayLike) -> float:
+    """Spearman rank correlation (Pearson correlation of average ranks); NaN if constant."""
+    a, p = _aligned(actual=actual, predicted=predicted)
+    rank_a, rank_p = rankdata(a), rankdata(p)
+    if np.ptp(rank_a) == 0 or np.ptp(rank_p) == 0:
+        return _undefined("Spearman correlation", "actual or predicted is constant")
+    return float(np.corrcoef(rank_a, rank_p)[0, 1])
+
+
+def decile_table(actual: ArrayLike, predicted: ArrayLike, n_bins: int = N_DECILES) -> pd.DataFrame:
+    """Sums and means of predicted and actual value per prediction decile.
+
+    Customers sorted by descending prediction (stable: ties in row order) are split into
+    ``n_bins`` groups of near-equal size (``numpy.array_split``); decile 1 holds the highest
+    predictions. ``abs_pct_error = 100 * |predicted_sum - actual_sum| / |actual_sum|`` (NaN
+    where ``actual_sum`` is 0).
+    """
+    n_bins = _check_count(n_bins, "n_bins", 1)
+    a, p = _aligned(actual=actual, predicted=predicted)
+    if a.size < n_bins:
+        raise ValueError(f"a decile table needs at least n_bins={n_bins} customers, got {a.size}")
+    groups = np.array_split(np.argsort(-p, kind="stable"), n_bins)
+    actual_sum = np.array([a[g].sum() for g in groups])
+    predicted_sum = np.array([p[g].sum() for g in groups])
+    sizes = np.array([g.size for g in groups])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ape = np.where(actual_sum != 0, PERCENT * np.abs(predicted_sum - actual_sum) / np.abs(actual_sum), np.nan)
+    return pd.DataFrame(
+        {
+            DECILE: np.arange(1, n_bins + 1),
+            N_CUSTOMERS: sizes,
+            PREDICTED_SUM: predicted_sum,
+            ACTUAL_SUM: actual_sum,
+            PREDICTED_MEAN: predicted_sum / sizes,
+            ACTUAL_MEAN: actual_sum / sizes,
+            ABS_PCT_ERROR: ape,
+        }
+    )
+
+
+def decile_mape(actual: ArrayLike, predicted: ArrayLike, n_bins: int = N_DECILES) -> float:
+    """Mean absolute percentage error of the decile sums (see :func:`decile_table`).
+
+    Deciles whose actual sum is zero have no percentage error and are left out; NaN when
+    every decile is left out or there are fewer customers than deciles.
+    """
+    n_bins = _check_count(n_bins, "n_bins", 1)
+    a, p = _aligned(actual=actual, predicted=predicted)
+    if a.size < n_bins:
+        return _undefined("decile MAPE", f"{a.size} customer(s) cannot fill n_bins={n_bins} groups")
+    errors = decile_table(a, p, n_bins)[ABS_PCT_ERROR].to_numpy()
+    if np.isnan(errors).all():
+        return _undefined("decile MAPE", "every decile has an actual sum of zero")
+    return float(np.nanmean(errors))
+
+
+def top_share_captured(actual: ArrayLike, predicted: ArrayLike, top_fraction: float) -> float:
+    """Share of total actual value held by the top ``top_fraction`` of customers by prediction.
+
+    The top group has ``round_half_up(top_fraction * n)`` (at least one) customers; tied
+    predictions share their mean value. NaN when the actual total is not positive.
+    """
+    fraction = _check_fraction(top_fraction, "top_fraction")
+    a, p = _aligned(actual=actual, predicted=predicted)
+    total = float(a.sum())
+    if total <= 0:
+        return _undefined("top share captured", f"the actual total is {total:g}, not positive")
+    k = _top_count(a.size, fraction)
+    return float(_ranked_actual(a, p)[:k].sum() / total)
+
+
+def aggregate_error_pct(actual: ArrayLike, predicted: ArrayLike) -> float:
+    """``100 * (sum(predicted) - sum(actual)) / sum(actual)``; NaN when ``sum(actual) <= 0``."""
+    a, p = _aligned(actual=actual, predicted=predicted)
+    return _relative_total_error(a, p, "aggregate error")
+
+
+def value_metrics(actual: ArrayLike, predicted: ArrayLike, prefix: str) -> dict[str, float]:
+    """Value-ranking metrics of predicted vs realised holdout value.
+
+    Keys: ``{prefix}_gini_norm, _spearman, _decile_mape, _top10_capture, _top20_capture,
+    _aggregate_error_pct`` (definitions in :data:`METRIC_DEFINITIONS`).
+    """
+    prefix = _check_prefix(prefix)
+    a, p = _aligned(actual=actual, predicted=predicted)
+    return {
+        f"{prefix}_gini_norm": normalized_gini(a, p),
+        f"{prefix}_spearman": spearman(a, p),
+        f"{prefix}_decile_mape": decile_mape(a, p),
+        f"{prefix}_top10_capture": top_share_captured(a, p, TOP10_FRACTION),
+        f"{prefix}_top20_capture": top_share_captured(a, p, TOP20_FRACTION),
+        f"{prefix}_aggregate_error_pct": aggregate_error_pct(a, p),
+    }
+
+
+# --- churn ------------------------------------------------------------------------
+
+
+def _binary_inputs(y_true: ArrayLike, p: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    y, s = _aligned(y_true=y_true, p=p)
+    _check_binary(y, "y_true")
+    return y, s
+
+
+def _threshold_counts(y: FloatArray, score: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """True and false positives at each distinct score threshold, highest threshold first."""
+    order = np.argsort(-score, kind="stable")
+    sorted_score, sorted_y = score[order], y[order]
+    last_of_group = np.r_[np.flatnonzero(sorted_score[1:] != sorted_score[:-1]), sorted_y.size - 1]
+    tps = np.cumsum(sorted_y)[last_of_group]
+    fps = last_of_group + 1 - tps
+    return tps, fps, sorted_score[last_of_group]
+
+
+def roc_curve(y_true: ArrayLike, score: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """ROC curve ``(fpr, tpr, thresholds)``, one point per distinct score plus the origin."""
+    y, s = _binary_inputs(y_true, score)
+    positives = y.sum()
+    if positives == 0 or positives == y.size:
+        raise ValueError("y_true must hold both classes for a ROC curve, got one class only")
+    tps, fps, thresholds = _threshold_counts(y, s)
+    fpr = np.r_[0.0, fps / (y.size - positives)]
+    tpr = np.r_[0.0, tps / positives]
+    return fpr, tpr, np.r_[np.inf, thresholds]
+
+
+def precision_recall_curve(
+    y_true: ArrayLike, score: ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Precision-recall curve ``(precision, recall, thresholds)``, highest threshold first.
+
+    The first point is ``(recall 0, precision 1)``, as in scikit-learn.
+    """
+    y, s = _binary_inputs(y_true, score)
+    positives = y.sum()
+    if positives == 0:
+        raise ValueError("y_true has no positive outcome: precision and recall are undefined")
+    tps, fps, thresholds = _threshold_counts(y, s)
+    return np.r_[1.0, tps / (tps + fps)], np.r_[0.0, tps / positives], np.r_[np.inf, thresholds]
+
+
+def roc_auc(y_true: ArrayLike, score: ArrayLike) -> float:
+    """Area under the ROC curve (trapezoids; tied scores count one half); NaN with one class."""
+    y, s = _binary_inputs(y_true, score)
+    if np.unique(y).size < 2:
+        return _undefined("ROC AUC", "y_true holds one class only")
+    fpr, tpr, _ = roc_curve(y, s)
+    return float(np.trapezoid(tpr, fpr))
+
+
+def average_precision(y_true: ArrayLike, score: ArrayLike) -> float:
+    """Average precision ``sum_k (R_k - R_{k-1}) P_k`` over distinct thresholds (PR AUC)."""
+    y, s = _binary_inputs(y_true, score)
+    if y.sum() == 0:
+        return _undefined("average precision", "y_true has no positive outcome")
+    precision, recall, _ = precision_recall_curve(y, s)
+    return float(np.sum(np.diff(recall) * precision[1:]))
+
+
+def brier_score(y_true: ArrayLike, p: ArrayLike) -> float:
+    """Brier score ``mean((p - y)^2)``."""
+    y, prob = _binary_inputs(y_true, p)
+    _check_probability(prob, "p")
+    return float(np.mean((prob - y) ** 2))
+
+
+def reliability_table(y_true: ArrayLike, p: ArrayLike, n_bins: int = ECE_BINS) -> pd.DataFrame:
+    """Observed outcome rate vs mean probability in equal-width probability bins.
+
+    Bin ``k`` covers ``[k/n_bins, (k+1)/n_bins)``, the last one closed at 1. Every bin is
+    present; an empty one has ``n_customers = 0`` and NaN means.
+
+    Returns
+    -------
+    DataFrame with columns ``bin_lower, bin_upper, n_customers, mean_predicted, observed_rate``.
+    """
+    n_bins = _check_count(n_bins, "n_bins", 1)
+    y, prob = _binary_inputs(y_true, p)
+    _check_probability(prob, "p")
+    bins = np.minimum(np.floor(prob * n_bins), n_bins - 1).astype(int)
+    counts = np.bincount(bins, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_predicted = np.bincount(bins, weights=prob, minlength=n_bins) / counts
+        observed = np.bincount(bins, weights=y, minlength=n_bins) / counts
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return pd.DataFrame(
+        {
+            BIN_LOWER: edges[:-1],
+            BIN_UPPER: edges[1:],
+            N_CUSTOMERS: counts,
+            MEAN_PREDICTED: mean_predicted,
+            OBSERVED_RATE: observed,
+        }
+    )
+
+
+def expected_calibration_error(y_true: ArrayLike, p: ArrayLike, n_bins: int = ECE_BINS) -> float:
+    """ECE: ``sum_bins (n_bin / n) |observed_rate - mean_predicted|`` (see :func:`reliability_table`)."""
+    table = reliability_table(y_true, p, n_bins)
+    filled = table[table[N_CUSTOMERS] > 0]
+    gaps = (filled[OBSERVED_RATE] - filled[MEAN_PREDICTED]).abs().to_numpy()
+    return float(np.sum(filled[N_CUSTOMERS].to_numpy() * gaps) / table[N_CUSTOMERS].sum())
+
+
+def top_decile_lift(y_true: ArrayLike, score: ArrayLike, top_fraction: float = TOP_DECILE_FRACTION) -> float:
+    """Outcome rate in the top ``top_fraction`` by score divided by the overall rate.
+
+    Tied scores share their mean outcome; NaN when no outcome is positive.
+    """
+    fraction = _check_fraction(top_fraction, "top_fraction")
+    y, s = _binary_inputs(y_true, score)
+    base_rate = float(y.mean())
+    if base_rate == 0:
+        return _undefined("top-decile lift", "y_true has no positive outcome")
+    k = _top_count(y.size, fraction)
+    return float(_ranked_actual(y, s)[:k].mean() / base_rate)
+
+
+def churn_metrics(y_true: ArrayLike, p: ArrayLike, prefix: str) -> dict[str, float]:
+    """Churn metrics: ``{prefix}_roc_auc, _pr_auc, _brier, _ece, _top_decile_lift``.
+
+    ``y_true`` is 1 for a churned customer; ``p`` the predicted churn probability.
+    """
+    prefix = _check_prefix(prefix)
+    y, prob = _binary_inputs(y_true, p)
+    _check_probability(prob, "p")
+    return {
+        f"{prefix}_roc_auc": roc_auc(y, prob),
+        f"{prefix}_pr_auc": average_precision(y, prob),
+        f"{prefix}_brier": brier_score(y, prob),
+        f"{prefix}_ece": expected_calibration_error(y, prob),
+        f"{prefix}_top_decile_lift": top_decile_lift(y, prob),
+    }
+
+
+# --- comparison with baselines --------------------------------------------------------
+
+
+def metric_direction(name: str) -> str:
+    """``higher``, ``lower`` or ``closer_to_zero``: the longest suffix of ``name`` in
+    :data:`METRIC_DIRECTION` decides."""
+    matches = [suffix for suffix in METRIC_DIRECTION if name.endswith(suffix)]
+    if not matches:
+        raise ValueError(
+            f"no direction is known for metric {name!r} (known suffixes: {sorted(METRIC_DIRECTION)}); "
+            "pass higher_is_better explicitly"
+        )
+    return METRIC_DIRECTION[max(matches, key=len)]
+
+
+def metric_definition(name: str) -> str:
+    """Definition of a stable metric name, resolving ``{prefix}_...`` templates by suffix."""
+    if name in METRIC_DEFINITIONS:
+        return METRIC_DEFINITIONS[name]
+    for template, definition in METRIC_DEFINITIONS.items():
+        suffix = template.removeprefix("{prefix}")
+        if template.startswith("{prefix}") and name.endswith(suffix) and len(name) > len(suffix):
+            return definition
+    raise KeyError(f"no definition for metric {name!r}")
+
+
+def _check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    return direction
+
+
+def relative_lift(model: float, baseline: float, direction: str) -> float:
+    """Relative improvement of ``model`` over ``baseline``; positive = model better.
+
+    ``higher``: ``(m - b) / |b|``; ``lower``: ``(b - m) / |b|``; ``closer_to_zero``:
+    ``(|b| - |m|) / |b|``. NaN when either is NaN or the baseline is 0.
+    """
+    direction = _check_direction(direction)
+    m, b = float(model), float(baseline)
+    if not (math.isfinite(m) and math.isfinite(b)) or b == 0:
+        return math.nan
+    if direction == HIGHER:
+        return (m - b) / abs(b)
+    if direction == LOWER:
+        return (b - m) / abs(b)
+    return (abs(b) - abs(m)) / abs(b)
+
+
+def loses_to_baseline(model: float, baseline: float, direction: str) -> bool:
+    """True when ``model`` is strictly worse than ``baseline``; False when either is NaN."""
+    direction = _check_direction(direction)
+    m, b = float(model), float(baseline)
+    if not (math.isfinite(m) and math.isfinite(b)):
+        return False
+    if direction == HIGHER:
+        return m < b
+    if direction == LOWER:
+        return m > b
+    return abs(m) > abs(b)
+
+
+def lift_over_baseline(
+    model_metrics: Mapping[str, float],
+    baseline_metrics: Mapping[str, float],
+    higher_is_better: bool | Mapping[str, bool] | None = None,
+) -> pd.DataFrame:
+    """Model vs baseline on the metrics both have, with relative lift and a ``loses`` flag.
+
+    Parameters
+    ----------
+    model_metrics, baseline_metrics : mapping of metric name to value
+        Same names on both sides (compute both with the same prefix).
+    higher_is_better : bool or mapping of name to bool, optional
+        Direction of all metrics, or per metric; by default from :data:`METRIC_DIRECTION`.
+
+    Returns
+    -------
+    DataFrame indexed by ``metric`` (model order) with columns ``model, baseline, direction,
+    relative_lift, loses`` (see :func:`relative_lift`, :func:`loses_to_baseline`).
+    """
+    names = [name for name in model_metrics if name in baseline_metrics]
+    rows = []
+    for name in names:
+        direction = _direction_for(name, higher_is_better)
+        m, b = model_metrics[name], baseline_metrics[name]
+        rows.append((name, float(m), float(b), direction, relative_lift(m, b, direction),
+                     loses_to_baseline(m, b, direction)))
+    frame = pd.DataFrame(rows, columns=[METRIC, MODEL, BASELINE, DIRECTION, RELATIVE_LIFT, LOSES])
+    return frame.astype({LOSES: bool}).set_index(METRIC)
+
+
+def _direction_for(name: str, higher_is_better: bool | Mapping[str, bool] | None) -> str:
+    if isinstance(higher_is_better, bool):
+        return HIGHER if higher_is_better else LOWER
+    if isinstance(higher_is_better, Mapping) and name in higher_is_better:
+        return HIGHER if higher_is_better[name] else LOWER
+    return metric_direction(name)

@@ -1,0 +1,514 @@
+"""Calibrated XGBoost churn classifier: P(no purchase in the label window | features).
+
+Training holds out a stratified, seeded validation split; the booster stops early on its
+log-loss (Chen & Guestrin 2016), and a calibrator maps the booster's scores to probabilities,
+fitted on the same validation predictions: isotonic regression (Zadrozny & Elkan 2002) or
+Platt scaling (Platt 1999). The model serialises without pickle: numbers in :meth:`to_dict`
+and the booster in xgboost's JSON format (:meth:`booster_json`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any, Final, Self
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
+
+from clvkit.constants import (
+    DEFAULT_CHURN_EARLY_STOPPING_ROUNDS,
+    DEFAULT_CHURN_LEARNING_RATE,
+    DEFAULT_CHURN_MAX_DEPTH,
+    DEFAULT_CHURN_N_ESTIMATORS,
+    DEFAULT_CHURN_N_JOBS,
+    DEFAULT_CHURN_VALIDATION_FRACTION,
+    DEFAULT_RANDOM_SEED,
+    MAX_EXAMPLE_ROWS,
+    MAX_LISTED_COLUMNS,
+    MIN_CHURN_CLASS_COUNT,
+    RELIABILITY_BINS,
+)
+from clvkit.exceptions import FeatureMismatchError, UserInputError
+from clvkit.models._lifetimes import check_fitted, check_kind
+
+logger = logging.getLogger(__name__)
+
+MODEL_KIND: Final = "churn_xgboost"
+FORMAT_VERSION: Final = 1
+CALIBRATIONS: Final = ("isotonic", "sigmoid", "none")
+#: Characters xgboost forbids in feature names.
+FORBIDDEN_NAME_CHARS: Final = ("[", "]", "<")
+STAGE_UNCALIBRATED: Final = "uncalibrated"
+STAGE_CALIBRATED: Final = "calibrated"
+RELIABILITY_COLUMNS: Final = (
+    "stage",
+    "bin",
+    "bin_lower",
+    "bin_upper",
+    "count",
+    "mean_predicted",
+    "observed_rate",
+)
+
+FloatArray = NDArray[np.float64]
+
+
+class ChurnClassifier:
+    """XGBoost (hist trees) binary classifier of churn with a probability calibrator.
+
+    Parameters
+    ----------
+    n_estimators, max_depth, learning_rate : XGBoost settings (config ``churn.*``).
+    early_stopping_rounds : int
+        Rounds without validation log-loss improvement before training stops.
+    validation_fraction : float
+        Share of customers in the stratified validation split (early stopping, calibration).
+    calibration : {"isotonic", "sigmoid", "none"}
+        Calibrator fitted on the validation predictions.
+    random_state : int
+        Seed of the split and the booster.
+    n_jobs : int
+        Fixed booster thread count (results do not depend on the machine's cores).
+
+    Attributes
+    ----------
+    feature_names_in_ : list[str]
+        Columns seen at fit, in order; ``predict_proba`` requires exactly these.
+    best_iteration_ : int
+        Zero-based best boosting round; the kept booster has ``best_iteration_ + 1`` trees.
+    feature_importances_ : dict[str, float]
+        Average gain of each feature's splits (xgboost's ``"gain"``; 0.0 for unused features).
+    calibrator_ : dict
+        ``{"method": "isotonic", "x": [...], "y": [...]}`` (piecewise-linear, clipped),
+        ``{"method": "sigmoid", "a": ..., "b": ...}`` (p = expit(a * margin + b)) or
+        ``{"method": "none"}`` (p = expit(margin)).
+    reliability_table_ : pandas.DataFrame
+        Per probability bin of the validation split, before and after calibration: count,
+        mean predicted probability, observed churn rate. The calibrated rows are in-sample
+        for the calibrator (fitted on the same split), so they flatter it.
+    base_rate_ : float
+        Churn rate of the training labels (train and validation together).
+    n_train_, n_validation_ : int
+        Sizes of the two splits.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = DEFAULT_CHURN_N_ESTIMATORS,
+        max_depth: int = DEFAULT_CHURN_MAX_DEPTH,
+        learning_rate: float = DEFAULT_CHURN_LEARNING_RATE,
+        early_stopping_rounds: int = DEFAULT_CHURN_EARLY_STOPPING_ROUNDS,
+        validation_fraction: float = DEFAULT_CHURN_VALIDATION_FRACTION,
+        calibration: str = "isotonic",
+        random_state: int = DEFAULT_RANDOM_SEED,
+        n_jobs: int = DEFAULT_CHURN_N_JOBS,
+    ):
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.calibration = calibration
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as given to ``__init__``."""
+        return {
+            "n_estimators": self.n_estimators,
+            "max_depth": self.max_depth,
+            "learning_rate": self.learning_rate,
+            "early_stopping_rounds": self.early_stopping_rounds,
+            "validation_fraction": self.validation_fraction,
+            "calibration": self.calibration,
+            "random_state": self.random_state,
+            "n_jobs": self.n_jobs,
+        }
+
+    # --- fitting ------------------------------------------------------------------
+
+    def fit(self, X: pd.DataFrame, y: ArrayLike) -> Self:
+        """Fit on numeric features ``X`` and labels ``y`` (1 = churned, 0 = active)."""
+        self._check_params()
+        names = _feature_names(X)
+        matrix = _numeric_matrix(X, names, "fit")
+        labels = _binary_labels(y, len(X))
+        train_idx, val_idx = _stratified_split(labels, self.validation_fraction, self.random_state)
+
+        booster, best = self._train(X, labels, train_idx, val_idx)
+        val_margin = _margins(booster, matrix[val_idx])
+        raw = expit(val_margin)
+        calibrator = fit_calibrator(self.calibration, val_margin, labels[val_idx])
+
+        self.feature_names_in_ = names
+        self.n_features_in_ = len(names)
+        self.booster_ = booster
+        self.best_iteration_ = best
+        self.calibrator_ = calibrator
+        self.feature_importances_ = _gain_importances(booster, names)
+        self.reliability_table_ = pd.concat(
+            [
+                reliability_table(labels[val_idx], raw, STAGE_UNCALIBRATED),
+                reliability_table(
+                    labels[val_idx], apply_calibrator(calibrator, val_margin), STAGE_CALIBRATED
+                ),
+            ],
+            ignore_index=True,
+        )
+        self.base_rate_ = float(labels.mean())
+        self.n_train_, self.n_validation_ = int(train_idx.size), int(val_idx.size)
+        logger.info(
+            "churn booster: best iteration %d of %d, %d train / %d validation customers, "
+            "base rate %.3f, calibration %s",
+            best,
+            self.n_estimators,
+            self.n_train_,
+            self.n_validation_,
+            self.base_rate_,
+            self.calibration,
+        )
+        return self
+
+    def _train(
+        self,
+        X: pd.DataFrame,
+        labels: NDArray[np.int64],
+        train_idx: NDArray[np.intp],
+        val_idx: NDArray[np.intp],
+    ) -> tuple[Any, int]:
+        import xgboost as xgb
+
+        frame = X.astype("float64")
+        classifier = xgb.XGBClassifier(
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            learning_rate=self.learning_rate,
+            early_stopping_rounds=self.early_stopping_rounds,
+            eval_metric="logloss",
+            objective="binary:logistic",
+            tree_method="hist",
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+        )
+        classifier.fit(
+            frame.iloc[train_idx],
+            labels[train_idx],
+            eval_set=[(frame.iloc[val_idx], labels[val_idx])],
+            verbose=False,
+        )
+        best = int(classifier.best_iteration)
+        booster = classifier.get_booster()[: best + 1]  # keep only the trees predictions use
+        booster.set_param({"nthread": self.n_jobs})
+        return booster, best
+
+    def _check_params(self) -> None:
+        for name in ("n_estimators", "max_depth", "early_stopping_rounds", "n_jobs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise UserInputError(
+                    f"ChurnClassifier {name} must be a whole number >= 1, got {value!r}"
+                )
+        if not (0 < float(self.learning_rate) <= 1):
+            raise UserInputError(
+                f"ChurnClassifier learning_rate must be in (0, 1], got {self.learning_rate!r}"
+            )
+        if not (0 < float(self.validation_fraction) < 1):
+            raise UserInputError(
+                f"ChurnClassifier validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
+            )
+        if self.calibration not in CALIBRATIONS:
+            raise UserInputError(
+                f"ChurnClassifier calibration must be one of {list(CALIBRATIONS)}, got {self.calibration!r}"
+            )
+        if isinstance(self.random_state, bool) or not isinstance(
+            self.random_state, int | np.integer
+        ):
+            raise UserInputError(
+                f"ChurnClassifier random_state must be an integer seed, got {self.random_state!r}"
+            )
+
+    # --- prediction ---------------------------------------------------------------
+
+    def predict_proba(self, X: pd.DataFrame) -> FloatArray:
+        """Calibrated P(churn) per row of ``X`` (1-D), ``X`` having the fitted columns in order."""
+        check_fitted(self, "booster_")
+        _check_same_features(X, self.feature_names_in_)
+        matrix = _numeric_matrix(X, self.feature_names_in_, "predict")
+        return apply_calibrator(self.calibrator_, _margins(self.booster_, matrix))
+
+    # --- serialisation ------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe state except the booster (see :meth:`booster_json`)."""
+        check_fitted(self, "booster_")
+        return {
+            "model": MODEL_KIND,
+            "format_version": FORMAT_VERSION,
+            "params": _plain(self.get_params()),
+            "feature_names": list(self.feature_names_in_),
+            "best_iteration": self.best_iteration_,
+            "calibrator": _plain(self.calibrator_),
+            "feature_importances": {k: float(v) for k, v in self.feature_importances_.items()},
+            "reliability_table": [
+                _plain(r) for r in self.reliability_table_.to_dict(orient="records")
+            ],
+            "base_rate": self.base_rate_,
+            "n_train": self.n_train_,
+            "n_validation": self.n_validation_,
+        }
+
+    def booster_json(self) -> str:
+        """The booster in xgboost's JSON model format."""
+        check_fitted(self, "booster_")
+        return bytes(self.booster_.save_raw("json")).decode("utf-8")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], booster_json: str | bytes) -> ChurnClassifier:
+        """Rebuild a fitted classifier from :meth:`to_dict` and :meth:`booster_json` output."""
+        import xgboost as xgb
+
+        check_kind(data, MODEL_KIND, FORMAT_VERSION)
+        model = cls(**data["params"])
+        raw = booster_json.encode("utf-8") if isinstance(booster_json, str) else booster_json
+        booster = xgb.Booster()
+        booster.load_model(bytearray(raw))
+        names = list(data["feature_names"])
+        if list(booster.feature_names or []) != names:
+            raise UserInputError(
+                f"churn booster JSON has features {booster.feature_names}, the model state {names}: "
+                "they come from different models"
+            )
+        booster.set_param({"nthread": model.n_jobs})
+        model.booster_ = booster
+        model.feature_names_in_ = names
+        model.n_features_in_ = len(names)
+        model.best_iteration_ = int(data["best_iteration"])
+        model.calibrator_ = dict(data["calibrator"])
+        model.feature_importances_ = {k: float(v) for k, v in data["feature_importances"].items()}
+        model.reliability_table_ = pd.DataFrame(
+            data["reliability_table"], columns=list(RELIABILITY_COLUMNS)
+        )
+        model.base_rate_ = float(data["base_rate"])
+        model.n_train_, model.n_validation_ = int(data["n_train"]), int(data["n_validation"])
+        return model
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"ChurnClassifier({args})"
+
+
+# --- calibration -------------------------------------------------------------------
+
+
+def fit_calibrator(method: str, margin: FloatArray, y: NDArray[np.int64]) -> dict[str, Any]:
+    """Calibrator of booster margins on validation labels (see ``ChurnClassifier.calibrator_``)."""
+    if method == "none":
+        return {"method": "none"}
+    if method == "sigmoid":
+        a, b = _platt(margin, y)
+        return {"method": "sigmoid", "a": a, "b": b}
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    iso.fit(expit(margin), y.astype(float))
+    return {
+        "method": "isotonic",
+        "x": [float(v) for v in iso.X_thresholds_],
+        "y": [float(v) for v in iso.y_thresholds_],
+    }
+
+
+def apply_calibrator(calibrator: Mapping[str, Any], margin: FloatArray) -> FloatArray:
+    """Calibrated probabilities from booster margins."""
+    method = calibrator["method"]
+    if method == "none":
+        return expit(margin)
+    if method == "sigmoid":
+        return expit(calibrator["a"] * margin + calibrator["b"])
+    if method == "isotonic":
+        # IsotonicRegression.predict with out_of_bounds="clip" is this interpolation
+        return np.interp(expit(margin), np.asarray(calibrator["x"]), np.asarray(calibrator["y"]))
+    raise UserInputError(
+        f"unknown churn calibrator method {method!r}; expected one of {list(CALIBRATIONS)}"
+    )
+
+
+def _platt(margin: FloatArray, y: NDArray[np.int64]) -> tuple[float, float]:
+    """Platt (1999) scaling p = expit(a f + b), with his smoothed targets against overfitting."""
+    n_pos = int(y.sum())
+    n_neg = int(y.size - n_pos)
+    target = np.where(y == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+
+    def loss(ab: FloatArray) -> tuple[float, FloatArray]:
+        z = ab[0] * margin + ab[1]
+        nll = -np.sum(target * log_expit(z) + (1.0 - target) * log_expit(-z))
+        residual = expit(z) - target
+        return float(nll), np.array([np.sum(residual * margin), np.sum(residual)])
+
+    result = minimize(loss, x0=np.array([1.0, 0.0]), jac=True, method="BFGS")
+    a, b = (float(v) for v in result.x)
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise UserInputError(
+            "Platt calibration failed (non-finite coefficients); use churn.calibration: isotonic"
+        )
+    return a, b
+
+
+def reliability_table(
+    y: ArrayLike, probability: ArrayLike, stage: str, n_bins: int = RELIABILITY_BINS
+) -> pd.DataFrame:
+    """Count, mean predicted probability and observed rate per equal-width probability bin."""
+    p = np.asarray(probability, dtype=float)
+    obs = np.asarray(y, dtype=float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    used = counts > 0
+    mean_p = np.bincount(bins, weights=p, minlength=n_bins)[used] / counts[used]
+    rate = np.bincount(bins, weights=obs, minlength=n_bins)[used] / counts[used]
+    idx = np.flatnonzero(used)
+    return pd.DataFrame(
+        {
+            "stage": stage,
+            "bin": idx,
+            "bin_lower": edges[idx],
+            "bin_upper": edges[idx + 1],
+            "count": counts[used],
+            "mean_predicted": mean_p,
+            "observed_rate": rate,
+        },
+        columns=list(RELIABILITY_COLUMNS),
+    )
+
+
+# --- input checks ------------------------------------------------------------------
+
+
+def _feature_names(X: Any) -> list[str]:
+    if not isinstance(X, pd.DataFrame):
+        raise UserInputError(
+            f"churn features must be a pandas DataFrame with named columns, got {type(X).__name__}"
+        )
+    if X.shape[1] == 0:
+        raise UserInputError("churn features have no columns")
+    names = list(X.columns)
+    bad = [
+        c for c in names if not isinstance(c, str) or any(ch in c for ch in FORBIDDEN_NAME_CHARS)
+    ]
+    if bad:
+        raise UserInputError(
+            f"churn feature names must be strings without {list(FORBIDDEN_NAME_CHARS)}; offending: {bad}"
+        )
+    if len(set(names)) != len(names):
+        dupes = sorted({c for c in names if names.count(c) > 1})
+        raise UserInputError(f"churn feature names must be unique; duplicated: {dupes}")
+    return names
+
+
+def _numeric_matrix(X: pd.DataFrame, names: list[str], stage: str) -> FloatArray:
+    non_numeric = {
+        c: str(X[c].dtype)
+        for c in names
+        if not (pd.api.types.is_numeric_dtype(X[c].dtype) or pd.api.types.is_bool_dtype(X[c].dtype))
+    }
+    if non_numeric:
+        raise UserInputError(
+            f"churn features must be numeric at {stage}; non-numeric column(s) {non_numeric}. "
+            "Encode or drop them before training"
+        )
+    matrix = X[names].to_numpy(dtype="float64", na_value=np.nan)
+    infinite = [c for c, col in zip(names, matrix.T, strict=True) if np.isinf(col).any()]
+    if infinite:
+        raise UserInputError(f"churn features hold infinite values in column(s) {infinite}")
+    return matrix
+
+
+def _binary_labels(y: ArrayLike, n_rows: int) -> NDArray[np.int64]:
+    arr = np.asarray(y, dtype=float).ravel()
+    if arr.size != n_rows:
+        raise UserInputError(f"churn labels have {arr.size} values for {n_rows} feature rows")
+    if np.isnan(arr).any():
+        raise UserInputError(
+            f"churn labels have {int(np.isnan(arr).sum())} missing value(s): every customer in the "
+            "features needs a label (are they known at the cut-off?)"
+        )
+    if not np.isin(arr, (0.0, 1.0)).all():
+        raise UserInputError(
+            f"churn labels must be 0 or 1, got values {np.unique(arr)[:MAX_EXAMPLE_ROWS].tolist()}"
+        )
+    labels = arr.astype(np.int64)
+    counts = np.bincount(labels, minlength=2)
+    if counts.min() < MIN_CHURN_CLASS_COUNT:
+        raise UserInputError(
+            f"churn labels need at least {MIN_CHURN_CLASS_COUNT} customers of each class for a "
+            f"stratified validation split; got {counts[0]} active and {counts[1]} churned. "
+            "Change churn.window_days or churn.inner_cutoff"
+        )
+    return labels
+
+
+def _stratified_split(
+    labels: NDArray[np.int64], fraction: float, seed: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(labels.size)
+    try:
+        train, val = train_test_split(index, test_size=fraction, stratify=labels, random_state=seed)
+    except ValueError as exc:
+        raise UserInputError(
+            f"cannot split {labels.size} labelled customers into train and validation with "
+            f"churn.validation_fraction={fraction}: {exc}"
+        ) from exc
+    return np.sort(train), np.sort(val)
+
+
+def _check_same_features(X: Any, expected: list[str]) -> None:
+    if not isinstance(X, pd.DataFrame):
+        raise FeatureMismatchError(
+            f"churn features must be a DataFrame with columns {_listed(expected)}, got {type(X).__name__}"
+        )
+    got = list(X.columns)
+    if got == expected:
+        return
+    missing = [c for c in expected if c not in got]
+    extra = [c for c in got if c not in expected]
+    if missing or extra:
+        raise FeatureMismatchError(
+            f"churn features differ from those seen at fit: missing {_listed(missing)}, "
+            f"unexpected {_listed(extra)}"
+        )
+    raise FeatureMismatchError(
+        f"churn feature columns are in a different order than at fit; expected {_listed(expected)}"
+    )
+
+
+def _listed(names: list[Any]) -> str:
+    shown = [str(n) for n in names[:MAX_LISTED_COLUMNS]]
+    more = len(names) - len(shown)
+    return str(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _margins(booster: Any, matrix: FloatArray) -> FloatArray:
+    return np.asarray(booster.inplace_predict(matrix, predict_type="margin"), dtype=np.float64)
+
+
+def _gain_importances(booster: Any, names: list[str]) -> dict[str, float]:
+    gains = booster.get_score(importance_type="gain")
+    return {name: float(gains.get(name, 0.0)) for name in names}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and containers of them as plain Python, for JSON."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
