@@ -91,6 +91,12 @@ class ClvScorerModel(mlflow.pyfunc.PythonModel):
         return self._scorer.score(table).rename_axis(schemas.CUSTOMER_ID).reset_index()
 
 
+def signature_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns as float64: the signature's types, which accept missing values and JSON numbers."""
+    numeric = table.select_dtypes(include=["number", "bool"]).columns
+    return table.astype(dict.fromkeys(numeric, "float64"))
+
+
 def to_scorer_input(frame: pd.DataFrame) -> pd.DataFrame:
     """Index a customer table by ``customer_id`` (a column over REST, maybe the index locally)."""
     if schemas.CUSTOMER_ID in frame.columns:

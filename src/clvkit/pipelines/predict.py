@@ -21,7 +21,7 @@ from clvkit.exceptions import UserInputError
 from clvkit.features.builder import FeatureBuilder
 from clvkit.io import tracking
 from clvkit.io.files import read_table, read_transactions_source, write_table
-from clvkit.io.scorer_model import to_scorer_input
+from clvkit.io.scorer_model import signature_frame, to_scorer_input
 from clvkit.pipelines.features import customer_table
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def _is_feature_table(path: str) -> bool:
 
 def score_in_batches(model: Any, table: pd.DataFrame) -> pd.DataFrame:
     """Score through the pyfunc (signature enforced) in batches, with a progress bar on a terminal."""
-    frame = table.rename_axis(schemas.CUSTOMER_ID).reset_index()
+    frame = signature_frame(table).rename_axis(schemas.CUSTOMER_ID).reset_index()
     starts = range(0, len(frame), SCORING_BATCH_ROWS)
     parts = []
     with _progress(len(frame)) as advance:

@@ -19,7 +19,7 @@ from clvkit.config.models import ClvkitConfig
 from clvkit.data.timeframe import TimeFrame, resolve_time_frame
 from clvkit.features.btyd import calibration_holdout
 from clvkit.io import tracking
-from clvkit.io.scorer_model import installed_versions, save_scorer_state
+from clvkit.io.scorer_model import installed_versions, save_scorer_state, signature_frame
 from clvkit.models.scorer import ClvScorer, ScorerSettings, tier_thresholds
 from clvkit.pipelines.evaluate import HoldoutEvaluation, evaluate_holdout
 from clvkit.pipelines.figures import evaluation_figures
@@ -58,16 +58,32 @@ class TrainResult:
         return json.dumps(asdict(self), sort_keys=True, default=str)
 
 
-def train(config: ClvkitConfig, config_path: str | None = None) -> TrainResult:
-    """Run the whole training job described by ``config``."""
-    tracking.configure_tracking()
+@dataclass
+class TrainingOutcome:
+    """Everything a training job fitted and measured, before anything is logged."""
+
+    frame: TimeFrame
+    reconciliation: dict[str, Any]
+    fingerprint: tracking.DataFingerprint
+    cal_stage: StageModels
+    served: StageModels
+    scorer: ClvScorer
+    evaluation: HoldoutEvaluation
+    figures: dict[str, Any]
+    refit: bool
+
+
+def fit_and_evaluate(config: ClvkitConfig) -> TrainingOutcome:
+    """Ingest, fit on calibration, evaluate on the holdout, refit for serving (no MLflow)."""
     ingested = ingest(config.data)
     transactions = ingested.validated.transactions
     frame = resolve_time_frame(transactions, config.data.calibration_end, config.data.observation_end,
                                config.clv.horizon_months)
     logger.info(frame.describe())
-    unit = config.data.time_unit
-    cal = calibration_holdout(transactions, frame.calibration_end, frame.observation_end, unit)
+    cal = calibration_holdout(transactions, frame.calibration_end, frame.observation_end, config.data.time_unit)
+    if cal.n_customers_first_seen_in_holdout:
+        logger.info("%s customers first seen in the holdout are not evaluated",
+                    f"{cal.n_customers_first_seen_in_holdout:,}")
     window = value_window_days(frame.first_date, frame.calibration_end, frame.holdout_days)
     cal_stage = fit_stage(transactions, frame.calibration_end, frame.first_date, window, config)
     evaluation = evaluate_holdout(
@@ -76,12 +92,19 @@ def train(config: ClvkitConfig, config_path: str | None = None) -> TrainResult:
     )
     logger.info("served CLV: %s (%s)", evaluation.chosen_clv_source, evaluation.choice_reason)
     refit = config.models.refit_on_full_history
+    if refit:
+        logger.info("refitting every model on the history up to %s for the served scorer", frame.observation_end)
     served = fit_stage(transactions, frame.observation_end, frame.first_date, window, config) if refit else cal_stage
     scorer = build_scorer(served, config, evaluation.chosen_clv_source)
     figures = evaluation_figures(cal_stage, cal, evaluation, transactions, frame, scorer, served.table)
-    fp = tracking.fingerprint(transactions)
-    return _log_run(config, config_path, frame, ingested.validated.report.to_dict(), fp, cal_stage,
-                    served, scorer, evaluation, figures, refit)
+    return TrainingOutcome(frame, ingested.validated.report.to_dict(), tracking.fingerprint(transactions),
+                           cal_stage, served, scorer, evaluation, figures, refit)
+
+
+def train(config: ClvkitConfig, config_path: str | None = None) -> TrainResult:
+    """Run the whole training job described by ``config`` and log it to MLflow."""
+    tracking.configure_tracking()
+    return log_training(config, config_path, fit_and_evaluate(config))
 
 
 def build_scorer(stage: StageModels, config: ClvkitConfig, clv_source: str) -> ClvScorer:
@@ -103,9 +126,11 @@ def build_scorer(stage: StageModels, config: ClvkitConfig, clv_source: str) -> C
     return ClvScorer(stage.bgnbd, stage.gamma_gamma, stage.churn, settings, value_model, columns)
 
 
-def _log_run(config: ClvkitConfig, config_path: str | None, frame: TimeFrame, reconciliation: dict[str, Any],
-             fp: tracking.DataFingerprint, cal_stage: StageModels, served: StageModels, scorer: ClvScorer,
-             evaluation: HoldoutEvaluation, figures: dict[str, Any], refit: bool) -> TrainResult:
+def log_training(config: ClvkitConfig, config_path: str | None, outcome: TrainingOutcome) -> TrainResult:
+    """Log a training outcome as one MLflow run and register its scorer."""
+    o = outcome
+    frame, reconciliation, fp, cal_stage, served = o.frame, o.reconciliation, o.fingerprint, o.cal_stage, o.served
+    scorer, evaluation, figures, refit = o.scorer, o.evaluation, o.figures, o.refit
     mlflow.set_experiment(config.mlflow.experiment)
     run_name = f"{config.mlflow.registered_model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     with mlflow.start_run(run_name=run_name) as run:
@@ -130,6 +155,8 @@ def _log_run(config: ClvkitConfig, config_path: str | None, frame: TimeFrame, re
         tracking.log_figures(figures)
         for name, table in evaluation.tables.items():
             tracking.log_table(table, f"tables/{name}.csv")
+        if evaluation.predictions is not None:
+            tracking.log_table(evaluation.predictions, "evaluation/holdout_predictions.csv")
         mlflow.log_text(render_run_report(run.info.run_id), "report.html")
         model_uri = _log_model(scorer, served, config, fp)
         registration = tracking.register_with_alias(
@@ -175,12 +202,6 @@ def _log_model(scorer: ClvScorer, stage: StageModels, config: ClvkitConfig, fp: 
             metadata={"clvkit_versions": versions, "config_hash": state["config_hash"], "cutoff": state["cutoff"],
                       "time_unit": config.data.time_unit, "clv_source": scorer.settings.clv_source},
         )
-
-
-def signature_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """Numeric columns as float64 so the signature accepts missing values and JSON numbers."""
-    numeric = table.select_dtypes(include=["number", "bool"]).columns
-    return table.astype(dict.fromkeys(numeric, "float64"))
 
 
 def _frame_params(frame: TimeFrame) -> dict[str, str]:

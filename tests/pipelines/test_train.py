@@ -1,0 +1,151 @@
+"""``clvkit train`` end to end on the Fader-Hardie-Lee CDNOW sample, with real MLflow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.pipelines.conftest import ROOT, MlflowHome
+
+FHL_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # Fader, Hardie & Lee (2005a), table
+FHL_GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "v": 15.44}  # Fader, Hardie & Lee (2005b)
+
+
+def test_published_estimates_reproduced(fhl_home: MlflowHome) -> None:
+    run = fhl_home.first_run  # type: ignore[attr-defined]
+    assert {k: round(v, 3) for k, v in run["bgnbd"].items()} == FHL_BGNBD
+    assert {k: round(v, 2) for k, v in run["gamma_gamma"].items()} == FHL_GAMMA_GAMMA
+
+
+def test_json_line_has_the_contract(fhl_home: MlflowHome) -> None:
+    run = fhl_home.first_run  # type: ignore[attr-defined]
+    for key in ("run_id", "model_uri", "registered_model", "version", "alias", "metrics", "bgnbd", "gamma_gamma"):
+        assert key in run
+    assert (run["registered_model"], run["version"], run["alias"]) == ("clvkit-cdnow-fhl2005", "1", "champion")
+    assert run["reconciliation"]["reconciles"] is True
+    assert run["time_frame"]["calibration_end"] == "1997-09-30"
+    for name in ("clv_gini_norm", "baseline_hist_gini_norm", "churn_pr_auc", "purchases_mae", "spend_mae",
+                 "churn_ece", "clv_top20_capture", "lift_clv_gini_norm"):
+        assert np.isfinite(run["metrics"][name])
+
+
+def test_run_logs_config_plots_report_and_signature(fhl_home: MlflowHome, in_home: MlflowHome) -> None:
+    run_id = fhl_home.first_run["run_id"]  # type: ignore[attr-defined]
+    run = mlflow.get_run(run_id)
+    assert run.data.params["clv.horizon_months"] == "12"
+    assert run.data.params["data_fp.rows"] == "6919"
+    assert run.data.tags["clv_source"] in {"btyd", "ml", "hybrid"}
+    assert float(run.data.metrics["param_cal_bgnbd_r_se"]) > 0
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"config", "plots", "tables", "report.html", "data", "evaluation"} <= artifacts
+    plots = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "plots")}
+    assert len(plots) >= 9
+    info = mlflow.models.get_model_info(fhl_home.first_run["model_uri"])  # type: ignore[attr-defined]
+    outputs = [c.name for c in info.signature.outputs.inputs]
+    assert outputs[1:] == ["p_alive", "expected_purchases", "expected_order_value", "clv", "churn_probability",
+                           "value_at_risk", "rfm_segment", "value_tier"]
+    assert info.metadata["time_unit"] == "W"
+    assert info.metadata["cutoff"] == "1998-06-30"
+
+
+def test_second_run_identical_and_not_promoted(fhl_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = fhl_home.first_run  # type: ignore[attr-defined]
+    second = fhl_home.train_json("configs/cdnow_fhl2005.yaml")
+    assert second["bgnbd"] == first["bgnbd"]
+    assert second["gamma_gamma"] == first["gamma_gamma"]
+    assert second["metrics"] == first["metrics"]
+    assert second["alias"] == "challenger"
+    assert "does not beat champion v1" in second["alias_reason"]
+    out1, out2 = tmp_path / "v1.parquet", tmp_path / "v2.parquet"
+    fhl_home.clvkit("predict", "--model", "models:/clvkit-cdnow-fhl2005/1", "--config",
+                    str(ROOT / "configs/cdnow_fhl2005.yaml"), "--output", str(out1))
+    fhl_home.clvkit("predict", "--model", f"models:/clvkit-cdnow-fhl2005/{second['version']}", "--config",
+                    str(ROOT / "configs/cdnow_fhl2005.yaml"), "--output", str(out2))
+    pd.testing.assert_frame_equal(pd.read_parquet(out1), pd.read_parquet(out2))
+
+
+def test_predict_from_transactions_writes_every_customer(fhl_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "scores.csv"
+    result = fhl_home.clvkit("predict", "--model", "models:/clvkit-cdnow-fhl2005@champion", "--config",
+                             str(ROOT / "configs/cdnow_fhl2005.yaml"), "--output", str(out))
+    scores = pd.read_csv(out, dtype={"customer_id": str})
+    assert len(scores) == 2357
+    assert scores["customer_id"].is_unique
+    assert list(scores.columns) == ["customer_id", "p_alive", "expected_purchases", "expected_order_value", "clv",
+                                    "churn_probability", "value_at_risk", "rfm_segment", "value_tier"]
+    assert scores["p_alive"].between(0, 1).all() and scores["churn_probability"].between(0, 1).all()
+    np.testing.assert_allclose(scores["value_at_risk"], scores["churn_probability"] * scores["clv"], rtol=1e-12)
+    assert set(scores["value_tier"]) == {"A", "B", "C"}
+    assert "scored 2,357 customers as of 1998-06-30" in result.stdout
+    assert "value at risk by RFM segment:" in result.stdout
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_predict_from_feature_table(fhl_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    features = tmp_path / "features.parquet"
+    fhl_home.clvkit("features", "--config", str(ROOT / "configs/cdnow_fhl2005.yaml"), "--as-of", "1998-06-30",
+                    "--output", str(features))
+    from_table, from_tx = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    fhl_home.clvkit("predict", "--model", "models:/clvkit-cdnow-fhl2005/1", "--input", str(features),
+                    "--output", str(from_table))
+    fhl_home.clvkit("predict", "--model", "models:/clvkit-cdnow-fhl2005/1", "--config",
+                    str(ROOT / "configs/cdnow_fhl2005.yaml"), "--output", str(from_tx))
+    pd.testing.assert_frame_equal(pd.read_parquet(from_table), pd.read_parquet(from_tx))
+
+
+def test_predict_unknown_model_exit_2(fhl_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = fhl_home.clvkit("predict", "--model", "models:/nope@champion", "--config",
+                             str(ROOT / "configs/cdnow_fhl2005.yaml"), "--output", str(tmp_path / "x.csv"), check=False)
+    assert result.returncode == 2
+    assert "cannot load model 'models:/nope@champion'" in result.stderr
+
+
+def test_fresh_process_scores_equal_in_memory(in_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from clvkit.config.loading import load_config
+    from clvkit.io.scorer_model import signature_frame
+    from clvkit.pipelines.train import fit_and_evaluate, log_training
+
+    config = load_config(ROOT / "configs/cdnow_fhl2005.yaml", ["mlflow.registered_model=fresh-process"])
+    outcome = fit_and_evaluate(config)
+    expected = outcome.scorer.score(outcome.served.table)
+    result = log_training(config, None, outcome)
+    table = tmp_path / "table.parquet"
+    signature_frame(outcome.served.table).rename_axis("customer_id").reset_index().to_parquet(table)
+    scored = tmp_path / "scored.parquet"
+    code = (
+        "import mlflow, pandas as pd; m = mlflow.pyfunc.load_model(%r); "
+        "m.predict(pd.read_parquet(%r)).to_parquet(%r)" % (result.model_uri, str(table), str(scored))
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=in_home.path, env=in_home.env, check=True, timeout=300)
+    fresh = pd.read_parquet(scored).set_index("customer_id")
+    pd.testing.assert_frame_equal(fresh, expected.rename_axis("customer_id"), check_exact=True)
+
+
+def test_model_refuses_incompatible_versions(in_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import shutil
+
+    from clvkit.exceptions import IncompatibleModelError
+
+    local = mlflow.artifacts.download_artifacts(in_home.first_run["model_uri"], dst_path=str(tmp_path))  # type: ignore[attr-defined]
+    state_files = list((tmp_path).rglob("state.json"))
+    assert len(state_files) == 1
+    state = json.loads(state_files[0].read_text())
+    state["versions"]["xgboost-cpu"] = "1.7.6"
+    state_files[0].write_text(json.dumps(state))
+    with pytest.raises(IncompatibleModelError, match=r"saved under xgboost-cpu 1\.7\.6 \(installed: 3\."):
+        mlflow.pyfunc.load_model(local)
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_model_artifact_is_small_and_holds_no_pickle(in_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    local = mlflow.artifacts.download_artifacts(in_home.first_run["model_uri"], dst_path=str(tmp_path))  # type: ignore[attr-defined]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix in {".pkl", ".pickle", ".cloudpickle"}]
+    assert sum(p.stat().st_size for p in files) < 2_000_000
+    assert local
