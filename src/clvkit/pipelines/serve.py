@@ -25,5 +25,8 @@ def serve_command(model_uri: str, port: int = DEFAULT_PORT, host: str = LOOPBACK
 
 
 def serve_environment() -> dict[str, str]:
-    """Environment with the tracking URI resolved the same way as ``clvkit train``."""
-    return {**os.environ, "MLFLOW_TRACKING_URI": tracking.configure_tracking()}
+    """Environment with the tracking URI resolved as ``clvkit train`` does, and this
+    environment's scripts first on PATH (MLflow starts ``uvicorn`` by name)."""
+    scripts = str(Path(sys.executable).parent)
+    path = os.pathsep.join([scripts, os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": tracking.configure_tracking()}

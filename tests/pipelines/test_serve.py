@@ -1,0 +1,87 @@
+"""``clvkit serve``: the registered scorer over REST (mlflow models serve on loopback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+import requests
+
+from tests.pipelines.conftest import CLVKIT, ROOT, MlflowHome
+
+STARTUP_TIMEOUT_S = 120
+OUTPUT_COLUMNS = ["customer_id", "p_alive", "expected_purchases", "expected_order_value", "clv",
+                  "churn_probability", "value_at_risk", "rfm_segment", "value_tier"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(fhl_home: MlflowHome) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen([CLVKIT, "serve", "--model", "models:/clvkit-cdnow-fhl2005@champion", "--port", str(port)],
+                               cwd=fhl_home.path, env=fhl_home.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited: {process.stdout.read().decode() if process.stdout else ''}")
+            try:
+                if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(1)
+        else:
+            raise AssertionError("server did not answer /ping in time")
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def feature_rows(fhl_home: MlflowHome, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    path = tmp_path_factory.mktemp("rest") / "features.parquet"
+    fhl_home.clvkit("features", "--config", str(ROOT / "configs/cdnow_fhl2005.yaml"), "--as-of", "1998-06-30",
+                    "--output", str(path))
+    return pd.read_parquet(path).head(20).reset_index()
+
+
+def _payload(frame: pd.DataFrame) -> str:
+    return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))})
+
+
+def test_rest_returns_every_output_column(server: str, feature_rows: pd.DataFrame, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    response = requests.post(f"{server}/invocations", data=_payload(feature_rows),
+                             headers={"Content-Type": "application/json"}, timeout=60)
+    assert response.status_code == 200, response.text
+    predictions = pd.DataFrame(response.json()["predictions"])
+    assert list(predictions.columns) == OUTPUT_COLUMNS
+    assert predictions["customer_id"].tolist() == feature_rows["customer_id"].tolist()
+    assert predictions["clv"].ge(0).all()
+
+
+def test_rest_malformed_request_is_400_naming_the_problem(server: str, feature_rows: pd.DataFrame) -> None:
+    missing = feature_rows.drop(columns=["frequency"])
+    response = requests.post(f"{server}/invocations", data=_payload(missing),
+                             headers={"Content-Type": "application/json"}, timeout=60)
+    assert response.status_code == 400
+    assert "frequency" in response.json()["message"]
+    garbage = requests.post(f"{server}/invocations", data="{not json",
+                            headers={"Content-Type": "application/json"}, timeout=60)
+    assert garbage.status_code == 400
+    assert "Invalid input" in garbage.json()["message"] or "JSON" in garbage.json()["message"]
