@@ -95,15 +95,17 @@ def features(
 ) -> None:
     """Build the customer feature table (BTYD summary, RFM, behavioral) as of a date."""
     from clvkit.config.loading import load_config
-    from clvkit.io.files import write_table
+    from clvkit.io.files import write_json, write_table
     from clvkit.pipelines.features import features_from_config
 
     config = load_config(config_path, overrides or [])
-    table, skipped = features_from_config(config, _parse_date(as_of, "--as-of"))
-    write_table(table, output)
-    typer.echo(f"wrote {len(table):,} customers x {table.shape[1]} features to {output}")
-    if skipped:
-        typer.echo(f"skipped (source column absent): {', '.join(skipped)}")
+    result = features_from_config(config, _parse_date(as_of, "--as-of"))
+    write_table(result.table, output)
+    meta = write_json(result.metadata, output.with_name(output.name + ".meta.json"))
+    typer.echo(f"wrote {len(result.table):,} customers x {result.table.shape[1]} features as of "
+               f"{result.metadata['as_of']} to {output} (metadata: {meta})")
+    if result.metadata["skipped_features"]:
+        typer.echo(f"skipped (source column absent): {', '.join(result.metadata['skipped_features'])}")
 
 
 @app.command("train")
@@ -126,6 +128,8 @@ def train(
     typer.echo("BG/NBD (calibration): " + ", ".join(f"{k}={v:.4g}" for k, v in result.bgnbd.items()))
     typer.echo("Gamma-Gamma (calibration): " + ", ".join(f"{k}={v:.4g}" for k, v in result.gamma_gamma.items()))
     typer.echo(f"served CLV: {result.clv_source} ({result.clv_source_reason})")
+    if result.refit:
+        typer.echo(f"served scorer refit on all history up to {result.time_frame['observation_end']}")
     for key in ("clv_gini_norm", "baseline_hist_gini_norm", "churn_pr_auc", "baseline_palive_churn_pr_auc"):
         if key in m:
             typer.echo(f"  {key:32s} {m[key]:.4f}")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from clvkit.config.models import ClvkitConfig
+from clvkit.features.behavioral import FEATURE_DEFINITIONS
 from clvkit.features.builder import FeatureBuilder
 from clvkit.features.margin import MARGIN_SHARE, customer_margin_share
 from clvkit.pipelines.ingest import ingest
@@ -31,9 +34,24 @@ def make_builder(config: ClvkitConfig) -> FeatureBuilder:
     )
 
 
-def features_from_config(config: ClvkitConfig, as_of: dt.date | None) -> tuple[pd.DataFrame, list[str]]:
-    """Ingest the configured data and build the customer table; also the skipped features."""
+@dataclass(frozen=True)
+class FeatureTable:
+    """A customer table and its metadata (cut-off, settings, skipped features, definitions)."""
+
+    table: pd.DataFrame
+    metadata: dict[str, Any]
+
+
+def features_from_config(config: ClvkitConfig, as_of: dt.date | None) -> FeatureTable:
+    """Ingest the configured data and build the customer table as of ``as_of``."""
     transactions = ingest(config.data).validated.transactions
     as_of = as_of or config.data.observation_end or transactions["timestamp"].max().date()
     builder = make_builder(config).fit(transactions, as_of=as_of)
-    return customer_table(builder, transactions, as_of), list(builder.skipped_features_)
+    table = customer_table(builder, transactions, as_of)
+    metadata = {
+        "as_of": str(as_of), "customers": len(table), "time_unit": config.data.time_unit,
+        "skipped_features": list(builder.skipped_features_),
+        "definitions": {k: v for k, v in FEATURE_DEFINITIONS.items()},
+        "feature_builder": builder.to_dict(),
+    }
+    return FeatureTable(table, metadata)

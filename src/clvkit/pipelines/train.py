@@ -211,7 +211,12 @@ def _frame_params(frame: TimeFrame) -> dict[str, str]:
 
 
 def _model_param_metrics(stage: StageModels, label: str) -> dict[str, float]:
-    out: dict[str, float] = {}
+    gg = stage.gamma_gamma
+    out: dict[str, float] = {
+        f"gg_{label}_frequency_spend_correlation": float(gg.frequency_spend_correlation_),
+        f"gg_{label}_n_excluded_zero_spend": float(gg.n_excluded_zero_spend_),
+        f"churn_{label}_best_iteration": float(stage.churn.best_iteration_),
+    }
     for model_name, model in (("bgnbd", stage.bgnbd), ("gg", stage.gamma_gamma)):
         for key, value in model.params_.items():
             out[f"param_{label}_{model_name}_{key}"] = float(value)
