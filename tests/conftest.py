@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pandas as pd
 import pytest
 
@@ -18,3 +21,16 @@ def simulation() -> Simulation:
 def transactions(simulation: Simulation) -> pd.DataFrame:
     """A fresh copy of the simulated transactions (canonical columns)."""
     return simulation.transactions.copy()
+
+
+@pytest.fixture(autouse=True)
+def _restore_mlflow_environment() -> Iterator[None]:
+    """MLflow writes MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI into os.environ; undo it after each test."""
+    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    before = {key: os.environ.get(key) for key in keys}
+    yield
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -94,3 +94,7 @@ P_ALIVE_GRID_POINTS: Final = 50
 FIGURE_SIZE_INCHES: Final = (7.0, 4.5)
 WIDE_FIGURE_SIZE_INCHES: Final = (12.0, 4.5)
 FIGURE_DPI: Final = 100
+
+# --- features -------------------------------------------------------------------
+#: Trailing windows (days) of the behavioural features: spend and purchase days in (c - w, c].
+DEFAULT_TRAILING_WINDOWS_DAYS: Final = (30, 90, 180)

@@ -44,7 +44,8 @@ class MlflowHome:
 def make_home(path: Path) -> MlflowHome:
     """A fresh MLflow home (tracking URI in the environment, as users set it)."""
     path.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{path / 'mlflow.db'}", "PYTHONHASHSEED": "0"}
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_REGISTRY_URI"}
+    env |= {"MLFLOW_TRACKING_URI": f"sqlite:///{path / 'mlflow.db'}", "PYTHONHASHSEED": "0"}
     return MlflowHome(path, env)
 
 

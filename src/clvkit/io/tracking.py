@@ -30,10 +30,12 @@ MAX_PARAM_LENGTH = 500
 
 
 def configure_tracking() -> str:
-    """Use ``MLFLOW_TRACKING_URI`` or MLflow's default SQLite file ``mlflow.db`` in the working directory."""
+    """Use ``MLFLOW_TRACKING_URI`` or MLflow's default SQLite file ``mlflow.db`` in the working directory.
+
+    The registry follows the tracking URI unless ``MLFLOW_REGISTRY_URI`` says otherwise.
+    """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     return uri
 
 

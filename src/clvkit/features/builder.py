@@ -1,0 +1,377 @@
+"""FeatureBuilder: one customer table (BTYD summary + RFM + value tier + behaviour) as of a day.
+
+Follows the scikit-learn transformer contract: ``__init__`` stores hyperparameters verbatim,
+``fit`` validates them and learns the RFM quantile edges and the value-tier thresholds from
+the customers as of ``as_of``; ``transform`` applies them to any transactions and cut-off.
+``to_dict``/``from_dict`` round-trip a fitted builder through JSON (no pickle).
+
+Columns, in order: ``frequency, recency, T, monetary_value`` (:func:`btyd.summary`, in
+``time_unit``), ``r_score, f_score, m_score, rfm_score, rfm_segment`` (:mod:`rfm`; R from
+``days_since_last_purchase``, F from ``n_purchase_days``, M from ``spend_per_purchase_day``),
+``historical_value_tier`` (A/B/C on ``total_spend`` with the thresholds learnt at fit), then
+the behavioural features (:data:`behavioral.FEATURE_DEFINITIONS`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvkit import schemas
+from clvkit.constants import (
+    DEFAULT_TIER_A_SHARE,
+    DEFAULT_TIER_B_SHARE,
+    DEFAULT_TRAILING_WINDOWS_DAYS,
+)
+from clvkit.exceptions import FeatureMismatchError, NotFittedError
+from clvkit.features._periods import (
+    FeatureInputError,
+    check_transactions,
+    check_windows,
+    customer_days,
+    day_to_date,
+    days_per_unit,
+    sort_rows,
+    to_day,
+)
+from clvkit.features.behavioral import FEATURE_SOURCES, behavioral_columns
+from clvkit.features.btyd import summary_columns
+from clvkit.features.rfm import (
+    F_SCORE,
+    M_SCORE,
+    R_SCORE,
+    RFM_SCORE,
+    RFMEdges,
+    SegmentPattern,
+    score_strings,
+    segment_table,
+    tiers_from_thresholds,
+    value_tier_thresholds,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["HISTORICAL_VALUE_TIER", "FeatureBuilder", "build_customer_table"]
+
+HISTORICAL_VALUE_TIER = "historical_value_tier"
+_FORMAT = "clvkit.features.FeatureBuilder"
+_FORMAT_VERSION = 1
+_RFM_INPUTS = ("days_since_last_purchase", "n_purchase_days", "spend_per_purchase_day")
+_TIER_INPUT = "total_spend"
+
+
+@dataclass(frozen=True)
+class _Base:
+    """Columns computed from the transactions before the learnt parts are applied."""
+
+    ids: pd.Index
+    btyd: dict[str, np.ndarray]
+    behaviour: dict[str, np.ndarray]
+    skipped: tuple[str, ...]
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        """BTYD and behavioural columns together."""
+        return {**self.btyd, **self.behaviour}
+
+
+class FeatureBuilder:
+    """Customer feature table as of a cut-off day (scikit-learn transformer contract).
+
+    Parameters
+    ----------
+    time_unit
+        ``"D"``, ``"W"`` or ``"M"``: unit of the BTYD columns (behaviour is in days).
+    trailing_windows_days
+        Distinct positive trailing windows (days) of the behavioural features.
+    rfm_segments
+        (R, F) pattern -> segment name (see :mod:`clvkit.features.rfm`); None: defaults.
+    tier_shares
+        ``(a_share, b_share)`` of the historical value tiers, ``0 < a < b <= 1``.
+
+    Attributes (after ``fit``)
+    --------------------------
+    as_of_ : datetime.date
+        Cut-off of the fit.
+    rfm_edges_ : RFMEdges
+        Learnt quantile edges.
+    tier_thresholds_ : tuple
+        Smallest ``total_spend`` of tiers A and B (None: empty tier).
+    feature_names_out_ : list of str
+        Columns ``transform`` produces.
+    skipped_features_ : tuple of str
+        Behavioural features not built (source column absent at fit).
+    n_customers_fit_ : int
+        Customers in the fitting table.
+    """
+
+    def __init__(
+        self,
+        time_unit: str = "D",
+        trailing_windows_days: Sequence[int] = DEFAULT_TRAILING_WINDOWS_DAYS,
+        rfm_segments: Mapping[SegmentPattern, str] | None = None,
+        tier_shares: tuple[float, float] = (DEFAULT_TIER_A_SHARE, DEFAULT_TIER_B_SHARE),
+    ) -> None:
+        self.time_unit = time_unit
+        self.trailing_windows_days = trailing_windows_days
+        self.rfm_segments = rfm_segments
+        self.tier_shares = tier_shares
+
+    # --- scikit-learn parameter protocol ---------------------------------------
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters as given to ``__init__``."""
+        return {
+            "time_unit": self.time_unit,
+            "trailing_windows_days": self.trailing_windows_days,
+            "rfm_segments": self.rfm_segments,
+            "tier_shares": self.tier_shares,
+        }
+
+    def set_params(self, **params: Any) -> FeatureBuilder:
+        """Set hyperparameters (unknown names raise); takes effect at the next ``fit``."""
+        unknown = sorted(set(params) - set(self.get_params()))
+        if unknown:
+            raise FeatureInputError(
+                f"unknown FeatureBuilder parameter(s) {unknown}; valid: {sorted(self.get_params())}"
+            )
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"FeatureBuilder({args})"
+
+    # --- fit / transform ----------------------------------------------------------
+
+    def fit(self, transactions: pd.DataFrame, as_of: object = None) -> FeatureBuilder:
+        """Learn RFM edges and value-tier thresholds from the customers as of ``as_of``.
+
+        ``as_of`` None: the last transaction date. Returns ``self``.
+        """
+        self.fit_transform(transactions, as_of)
+        return self
+
+    def fit_transform(self, transactions: pd.DataFrame, as_of: object = None) -> pd.DataFrame:
+        """``fit`` then ``transform`` on the same data and cut-off, computing the base once."""
+        self._check_params()
+        end_day = _as_of_day(transactions, as_of)
+        base = self._base(transactions, end_day)
+        if base.ids.empty:
+            raise FeatureInputError(
+                f"no customer has a transaction on or before {day_to_date(end_day)}; "
+                "cannot fit the feature builder (choose a later as_of)"
+            )
+        self.rfm_edges_ = RFMEdges.fit(*(base.columns[c] for c in _RFM_INPUTS))
+        self.tier_thresholds_ = value_tier_thresholds(base.columns[_TIER_INPUT], *self.tier_shares)
+        self.as_of_ = day_to_date(end_day)
+        self.skipped_features_ = base.skipped
+        self.source_columns_ = _sources_present(transactions)
+        self.n_customers_fit_ = int(base.ids.size)
+        table = self._finish(base)
+        self.feature_names_out_ = list(table.columns)
+        logger.info("feature builder fitted as of %s: %d customers, %d features",
+                    self.as_of_, len(table), len(self.feature_names_out_))
+        return table
+
+    def transform(self, transactions: pd.DataFrame, as_of: object = None) -> pd.DataFrame:
+        """Customer table as of ``as_of`` (None: the last transaction date of ``transactions``).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        FeatureMismatchError
+            When the columns produced differ from ``feature_names_out_`` (e.g. an optional
+            source column present at fit is absent now).
+        """
+        self._check_fitted()
+        end_day = _as_of_day(transactions, as_of)
+        table = self._finish(self._base(transactions, end_day))
+        self._check_columns(table, transactions)
+        return table
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """Output column names (scikit-learn API)."""
+        self._check_fitted()
+        return np.asarray(self.feature_names_out_, dtype=object)
+
+    # --- persistence --------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe description: hyperparameters and, when fitted, what was learnt."""
+        data: dict[str, Any] = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "params": {
+                "time_unit": self.time_unit,
+                "trailing_windows_days": [int(w) for w in self.trailing_windows_days],
+                "rfm_segments": _segments_to_json(self.rfm_segments),
+                "tier_shares": [float(s) for s in self.tier_shares],
+            },
+        }
+        if _is_fitted(self):
+            data["fitted"] = {
+                "as_of": self.as_of_.isoformat(),
+                "rfm_edges": self.rfm_edges_.to_dict(),
+                "tier_thresholds": list(self.tier_thresholds_),
+                "feature_names_out": list(self.feature_names_out_),
+                "skipped_features": list(self.skipped_features_),
+                "source_columns": list(self.source_columns_),
+                "n_customers_fit": int(self.n_customers_fit_),
+            }
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureBuilder:
+        """Rebuild a builder (fitted if ``data`` has a ``fitted`` block) from :meth:`to_dict`."""
+        if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
+            raise FeatureInputError(f"not a FeatureBuilder description (expected format {_FORMAT!r})")
+        if data.get("version") != _FORMAT_VERSION:
+            raise FeatureInputError(
+                f"FeatureBuilder description version {data.get('version')!r} is not supported "
+                f"(this clvkit reads version {_FORMAT_VERSION})"
+            )
+        params = dict(data["params"])
+        builder = cls(
+            time_unit=params["time_unit"],
+            trailing_windows_days=tuple(params["trailing_windows_days"]),
+            rfm_segments=_segments_from_json(params["rfm_segments"]),
+            tier_shares=tuple(params["tier_shares"]),  # type: ignore[arg-type]
+        )
+        fitted = data.get("fitted")
+        if fitted is not None:
+            builder._check_params()
+            builder.as_of_ = dt.date.fromisoformat(fitted["as_of"])
+            builder.rfm_edges_ = RFMEdges.from_dict(fitted["rfm_edges"])
+            low_a, low_b = fitted["tier_thresholds"]
+            builder.tier_thresholds_ = (low_a, low_b)
+            builder.feature_names_out_ = list(fitted["feature_names_out"])
+            builder.skipped_features_ = tuple(fitted["skipped_features"])
+            builder.source_columns_ = tuple(fitted["source_columns"])
+            builder.n_customers_fit_ = int(fitted["n_customers_fit"])
+        return builder
+
+    # --- internals ----------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        days_per_unit(self.time_unit)
+        check_windows(self.trailing_windows_days)
+        segment_table(self.rfm_segments)
+        shares = self.tier_shares
+        if not isinstance(shares, Sequence) or len(shares) != 2:
+            raise FeatureInputError(
+                f"tier_shares must be a pair (a_share, b_share), e.g. (0.80, 0.95); got {shares!r}"
+            )
+        value_tier_thresholds([], *shares)  # checks 0 < a < b <= 1
+
+    def _check_fitted(self) -> None:
+        if not _is_fitted(self):
+            raise NotFittedError(
+                "this FeatureBuilder is not fitted yet; call fit(transactions, as_of) first "
+                "(or FeatureBuilder.from_dict on a saved fitted builder)"
+            )
+
+    def _base(self, transactions: pd.DataFrame, end_day: int) -> _Base:
+        """BTYD summary and behavioural columns from one sort of the rows."""
+        rows = sort_rows(transactions)
+        periods = customer_days(rows, end_day)
+        columns = summary_columns(periods, days_per_unit(self.time_unit))
+        windows = check_windows(self.trailing_windows_days)
+        behaviour, skipped = behavioral_columns(transactions, rows, periods, windows)
+        return _Base(periods.ids, columns, behaviour, skipped)
+
+    def _finish(self, base: _Base) -> pd.DataFrame:
+        """One DataFrame: BTYD columns, RFM scores, segment and value tier, behaviour."""
+        scores = self.rfm_edges_.score(*(base.columns[c] for c in _RFM_INPUTS))
+        segments = segment_table(self.rfm_segments)
+        r, f, m = scores[R_SCORE], scores[F_SCORE], scores[M_SCORE]
+        columns = dict(base.btyd)
+        columns.update({
+            R_SCORE: r,
+            F_SCORE: f,
+            M_SCORE: m,
+            RFM_SCORE: score_strings(r, f, m),
+            schemas.RFM_SEGMENT: segments[r - 1, f - 1],
+            HISTORICAL_VALUE_TIER: tiers_from_thresholds(base.columns[_TIER_INPUT],
+                                                         self.tier_thresholds_),
+        })
+        columns.update(base.behaviour)
+        return pd.DataFrame(columns, index=base.ids, copy=False)
+
+    def _check_columns(self, table: pd.DataFrame, transactions: pd.DataFrame) -> None:
+        produced = list(table.columns)
+        if produced == self.feature_names_out_:
+            return
+        missing = [c for c in self.feature_names_out_ if c not in produced]
+        extra = [c for c in produced if c not in self.feature_names_out_]
+        now = _sources_present(transactions)
+        lost = sorted(set(self.source_columns_) - set(now))
+        gained = sorted(set(now) - set(self.source_columns_))
+        hint = []
+        if lost:
+            hint.append(f"transform data lacks column(s) {lost} that the fit data had")
+        if gained:
+            hint.append(f"transform data has column(s) {gained} that the fit data lacked")
+        raise FeatureMismatchError(
+            f"features differ from those at fit: missing {missing}, extra {extra}"
+            + (f" ({'; '.join(hint)})" if hint else "")
+            + ". Give transform the same optional columns as fit, or refit."
+        )
+
+
+def build_customer_table(
+    transactions: pd.DataFrame, as_of: object = None, **params: Any
+) -> pd.DataFrame:
+    """One-shot ``FeatureBuilder(**params).fit_transform(transactions, as_of)``."""
+    return FeatureBuilder(**params).fit_transform(transactions, as_of)
+
+
+def _is_fitted(builder: FeatureBuilder) -> bool:
+    return hasattr(builder, "feature_names_out_")
+
+
+def _as_of_day(transactions: pd.DataFrame, as_of: object) -> int:
+    if as_of is not None:
+        return to_day(as_of, "as_of")
+    frame = check_transactions(transactions)
+    if frame.empty:
+        raise FeatureInputError("as_of is None and there are no transactions to take a date from")
+    return to_day(frame[schemas.TIMESTAMP].max(), "as_of")
+
+
+def _sources_present(transactions: pd.DataFrame) -> tuple[str, ...]:
+    sources = sorted(set(FEATURE_SOURCES.values()))
+    return tuple(c for c in sources if c in transactions.columns)
+
+
+def _segments_to_json(mapping: Mapping[SegmentPattern, str] | None) -> list[list[Any]] | None:
+    """Pattern -> name as a list of [pattern, name]; tuple patterns become nested lists."""
+    if mapping is None:
+        return None
+    return [[p if isinstance(p, str) else _listify(p), str(n)] for p, n in mapping.items()]
+
+
+def _listify(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_listify(v) for v in value]
+    return int(value)
+
+
+def _segments_from_json(items: Sequence[Sequence[Any]] | None) -> dict[SegmentPattern, str] | None:
+    if items is None:
+        return None
+    return {p if isinstance(p, str) else _tuplify(p): n for p, n in items}
+
+
+def _tuplify(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_tuplify(v) for v in value)
+    return value

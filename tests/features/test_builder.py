@@ -1,0 +1,179 @@
+"""FeatureBuilder: transformer contract, columns, persistence, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvkit import schemas
+from clvkit.exceptions import FeatureMismatchError, NotFittedError, UserInputError
+from clvkit.features import FeatureBuilder, build_customer_table
+from clvkit.features.behavioral import behavioral_features
+from clvkit.features.btyd import summary
+from clvkit.features.rfm import value_tiers
+
+CUTOFF = "2020-09-15"
+
+
+@pytest.fixture(scope="module")
+def fitted(rich: pd.DataFrame) -> tuple[FeatureBuilder, pd.DataFrame]:
+    builder = FeatureBuilder(time_unit="W", trailing_windows_days=(30, 90))
+    return builder, builder.fit_transform(rich, CUTOFF)
+
+
+def test_init_stores_params_verbatim_without_validation() -> None:
+    segments = {"bad": 1}
+    builder = FeatureBuilder(time_unit="fortnight", trailing_windows_days=[-1], rfm_segments=segments,
+                             tier_shares=(2, 1))  # type: ignore[arg-type]
+    params = builder.get_params()
+    assert params == {"time_unit": "fortnight", "trailing_windows_days": [-1], "rfm_segments": segments,
+                      "tier_shares": (2, 1)}
+    assert params["rfm_segments"] is segments
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"time_unit": "fortnight"}, "time_unit must be one of"),
+        ({"trailing_windows_days": (-1,)}, "trailing_windows_days must be distinct positive integers"),
+        ({"rfm_segments": {"[1-5][1-4]": "x"}}, "cells with no segment: 15, 25, 35, 45, 55"),
+        ({"tier_shares": (0.9, 0.5)}, "tier shares must satisfy 0 < a_share < b_share <= 1"),
+        ({"tier_shares": 0.8}, r"tier_shares must be a pair \(a_share, b_share\)"),
+    ],
+)
+def test_fit_validates_params(rich: pd.DataFrame, params: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FeatureBuilder(**params).fit(rich, CUTOFF)  # type: ignore[arg-type]
+
+
+def test_columns_and_values(rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd.DataFrame]) -> None:
+    builder, table = fitted
+    btyd = summary(rich, CUTOFF, "W")
+    behaviour = behavioral_features(rich, CUTOFF, trailing_windows_days=(30, 90)).table
+    assert list(table.columns[:4]) == list(schemas.BTYD_COLUMNS)
+    assert list(table.columns[4:10]) == ["r_score", "f_score", "m_score", "rfm_score", "rfm_segment",
+                                         "historical_value_tier"]
+    assert list(table.columns[10:]) == list(behaviour.columns)
+    assert builder.feature_names_out_ == list(table.columns)
+    assert list(builder.get_feature_names_out()) == list(table.columns)
+    pd.testing.assert_frame_equal(table[list(schemas.BTYD_COLUMNS)], btyd)
+    pd.testing.assert_frame_equal(table[behaviour.columns], behaviour)
+    assert table["rfm_score"].str.fullmatch(r"[1-5]{3}").all()
+    tiers = value_tiers(table["total_spend"], 0.80, 0.95)
+    assert (table["historical_value_tier"] == tiers).all()
+    assert builder.as_of_.isoformat() == CUTOFF
+    assert builder.skipped_features_ == ()
+    assert builder.n_customers_fit_ == len(table)
+
+
+def test_fit_then_transform_equals_fit_transform(rich: pd.DataFrame,
+                                                 fitted: tuple[FeatureBuilder, pd.DataFrame]) -> None:
+    builder = FeatureBuilder(time_unit="W", trailing_windows_days=(30, 90)).fit(rich, CUTOFF)
+    pd.testing.assert_frame_equal(builder.transform(rich, CUTOFF), fitted[1])
+
+
+def test_transform_applies_learnt_edges_at_another_cutoff(
+    rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd.DataFrame]
+) -> None:
+    builder, _ = fitted
+    later = builder.transform(rich, "2021-03-31")
+    refit = FeatureBuilder(time_unit="W", trailing_windows_days=(30, 90)).fit(rich, "2021-03-31")
+    assert builder.rfm_edges_ != refit.rfm_edges_
+    scores = builder.rfm_edges_.score(later["days_since_last_purchase"], later["n_purchase_days"],
+                                      later["spend_per_purchase_day"])
+    np.testing.assert_array_equal(later["r_score"], scores["r_score"])
+    assert builder.as_of_.isoformat() == CUTOFF  # transform does not refit
+
+
+def test_as_of_defaults_to_last_transaction_day(rich: pd.DataFrame) -> None:
+    builder = FeatureBuilder().fit(rich)
+    assert builder.as_of_ == rich["timestamp"].max().date()
+    pd.testing.assert_frame_equal(builder.transform(rich), builder.transform(rich, builder.as_of_))
+
+
+def test_not_fitted(rich: pd.DataFrame) -> None:
+    with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+        FeatureBuilder().transform(rich, CUTOFF)
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        FeatureBuilder().get_feature_names_out()
+
+
+def test_feature_mismatch_names_columns(rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd.DataFrame]) -> None:
+    builder, _ = fitted
+    with pytest.raises(FeatureMismatchError,
+                       match=r"missing \['n_distinct_products'\], extra \[\] \(transform data lacks "
+                             r"column\(s\) \['product'\] that the fit data had\)"):
+        builder.transform(rich.drop(columns="product"), CUTOFF)
+    lean = FeatureBuilder().fit(rich.drop(columns=["order_id", "channel"]), CUTOFF)
+    with pytest.raises(FeatureMismatchError, match=r"extra \['n_orders', 'n_distinct_channels'\]"):
+        lean.transform(rich, CUTOFF)
+
+
+def test_fit_on_no_customers(rich: pd.DataFrame) -> None:
+    with pytest.raises(UserInputError, match="no customer has a transaction on or before 2000-01-01"):
+        FeatureBuilder().fit(rich, "2000-01-01")
+    with pytest.raises(ValueError, match="as_of is None and there are no transactions"):
+        FeatureBuilder().fit(rich.iloc[:0])
+
+
+def test_transform_with_no_customers_is_empty(fitted: tuple[FeatureBuilder, pd.DataFrame],
+                                              rich: pd.DataFrame) -> None:
+    builder, table = fitted
+    empty = builder.transform(rich, "2000-01-01")
+    assert empty.empty and list(empty.columns) == list(table.columns)
+
+
+def test_json_round_trip(rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd.DataFrame]) -> None:
+    builder, table = fitted
+    text = json.dumps(builder.to_dict())
+    rebuilt = FeatureBuilder.from_dict(json.loads(text))
+    assert rebuilt.get_params() == builder.get_params()
+    pd.testing.assert_frame_equal(rebuilt.transform(rich, CUTOFF), table)
+    assert json.loads(json.dumps(rebuilt.to_dict())) == json.loads(text)
+
+
+def test_json_round_trip_with_tuple_segments(rich: pd.DataFrame) -> None:
+    segments = {((4, 5), (1, 5)): "active", ((1, 3), (1, 5)): "inactive"}
+    builder = FeatureBuilder(rfm_segments=segments).fit(rich, CUTOFF)
+    rebuilt = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
+    assert rebuilt.rfm_segments == segments
+    assert set(rebuilt.transform(rich, CUTOFF)["rfm_segment"]) == {"active", "inactive"}
+
+
+def test_unfitted_round_trip_and_bad_descriptions() -> None:
+    rebuilt = FeatureBuilder.from_dict(FeatureBuilder(time_unit="M").to_dict())
+    assert rebuilt.time_unit == "M" and not hasattr(rebuilt, "feature_names_out_")
+    with pytest.raises(ValueError, match="not a FeatureBuilder description"):
+        FeatureBuilder.from_dict({"format": "pickle"})
+    with pytest.raises(ValueError, match="version 99 is not supported"):
+        FeatureBuilder.from_dict({**FeatureBuilder().to_dict(), "version": 99})
+
+
+def test_sklearn_clone_and_set_params() -> None:
+    from sklearn.base import clone
+
+    builder = FeatureBuilder(time_unit="M", trailing_windows_days=(7,))
+    copy = clone(builder)
+    assert copy.get_params() == builder.get_params() and copy is not builder
+    assert builder.set_params(time_unit="D") is builder and builder.time_unit == "D"
+    with pytest.raises(ValueError, match=r"unknown FeatureBuilder parameter\(s\) \['horizon'\]"):
+        builder.set_params(horizon=3)
+    assert repr(builder).startswith("FeatureBuilder(time_unit='D'")
+
+
+def test_build_customer_table_one_shot(rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd.DataFrame]) -> None:
+    table = build_customer_table(rich, CUTOFF, time_unit="W", trailing_windows_days=(30, 90))
+    pd.testing.assert_frame_equal(table, fitted[1])
+
+
+def test_shuffled_rows_same_table(rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd.DataFrame]) -> None:
+    """Scores, segments and tiers are identical under row shuffles (float sums are row-order free)."""
+    shuffled = rich.sample(frac=1.0, random_state=5)
+    again = FeatureBuilder(time_unit="W", trailing_windows_days=(30, 90)).fit_transform(shuffled, CUTOFF)
+    table = fitted[1]
+    for col in ("r_score", "f_score", "m_score", "rfm_score", "rfm_segment", "historical_value_tier"):
+        assert again[col].equals(table[col]), col
+    pd.testing.assert_frame_equal(again, table, rtol=1e-12)
