@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from clvkit.data.simulate import SimulationParams, Simulation, simulate_transactions
+from clvkit.data.simulate import Simulation, SimulationParams, simulate_transactions
 
 
 @pytest.fixture(scope="session")

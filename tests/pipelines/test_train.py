@@ -118,8 +118,8 @@ def test_fresh_process_scores_equal_in_memory(in_home: MlflowHome, tmp_path) -> 
     signature_frame(outcome.served.table).rename_axis("customer_id").reset_index().to_parquet(table)
     scored = tmp_path / "scored.parquet"
     code = (
-        "import mlflow, pandas as pd; m = mlflow.pyfunc.load_model(%r); "
-        "m.predict(pd.read_parquet(%r)).to_parquet(%r)" % (result.model_uri, str(table), str(scored))
+        f"import mlflow, pandas as pd; m = mlflow.pyfunc.load_model({result.model_uri!r}); "
+        f"m.predict(pd.read_parquet({str(table)!r})).to_parquet({str(scored)!r})"
     )
     subprocess.run([sys.executable, "-c", code], cwd=in_home.path, env=in_home.env, check=True, timeout=300)
     fresh = pd.read_parquet(scored).set_index("customer_id")
