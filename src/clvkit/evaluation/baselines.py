@@ -8,32 +8,25 @@ table's model time unit.
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from clvkit.constants import HISTORICAL_BASELINE_MIN_EXPOSURE, MAX_EXAMPLE_ROWS
+from clvkit.constants import HISTORICAL_BASELINE_MIN_EXPOSURE
+from clvkit.evaluation.metrics import as_vector
 
 logger = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
 
+#: How the message about non-finite inputs of a baseline ends.
+BASELINE_FILL_ADVICE: Final = "fill them before computing the baseline"
+
 
 def _vector(values: ArrayLike, name: str) -> FloatArray:
-    """Finite one-dimensional float copy of ``values``."""
-    try:
-        array = np.array(values, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be numeric: {error}") from error
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional (one value per customer), got shape {array.shape}")
-    bad = np.flatnonzero(~np.isfinite(array))
-    if bad.size:
-        raise ValueError(
-            f"{name} has {bad.size} non-finite value(s) (NaN or inf), e.g. at positions "
-            f"{bad[:MAX_EXAMPLE_ROWS].tolist()}; fill them before computing the baseline"
-        )
-    return array
+    """Finite one-dimensional float copy of ``values`` (possibly empty)."""
+    return as_vector(values, name, allow_empty=True, advice=BASELINE_FILL_ADVICE)
 
 
 def _check_non_negative(array: FloatArray, name: str) -> None:

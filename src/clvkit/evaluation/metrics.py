@@ -141,30 +141,44 @@ RELATIVE_LIFT: Final = "relative_lift"
 LOSES: Final = "loses"
 
 
+#: How the message about non-finite inputs of a metric ends.
+EVALUATION_FILL_ADVICE: Final = "drop or fill them before evaluating"
+
+
 # --- input validation -------------------------------------------------------------
 
 
-def _vector(values: ArrayLike, name: str, *, finite: bool = True) -> FloatArray:
-    """One-dimensional, non-empty float copy of ``values``; finite unless told otherwise."""
+def as_vector(
+    values: ArrayLike,
+    name: str,
+    *,
+    finite: bool = True,
+    allow_empty: bool = False,
+    advice: str = EVALUATION_FILL_ADVICE,
+) -> FloatArray:
+    """One-dimensional float copy of ``values``; non-empty and finite unless told otherwise.
+
+    ``advice`` ends the message about non-finite values.
+    """
     try:
         array = np.array(values, dtype=float)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be numeric: {error}") from error
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional (one value per customer), got shape {array.shape}")
-    if array.size == 0:
+    if not allow_empty and array.size == 0:
         raise ValueError(f"{name} is empty: there is nothing to evaluate")
     if finite:
-        _check_finite(array, name)
+        _check_finite(array, name, advice)
     return array
 
 
-def _check_finite(array: FloatArray, name: str) -> None:
+def _check_finite(array: FloatArray, name: str, advice: str = EVALUATION_FILL_ADVICE) -> None:
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
         raise ValueError(
             f"{name} has {bad.size} non-finite value(s) (NaN or inf), e.g. at positions "
-            f"{bad[:MAX_EXAMPLE_ROWS].tolist()}; drop or fill them before evaluating"
+            f"{bad[:MAX_EXAMPLE_ROWS].tolist()}; {advice}"
         )
 
 
@@ -177,7 +191,7 @@ def _check_lengths(arrays: Mapping[str, FloatArray]) -> None:
 
 def _aligned(**arrays: ArrayLike) -> list[FloatArray]:
     """Validated, finite, equal-length float copies, in argument order."""
-    vectors = {name: _vector(values, name) for name, values in arrays.items()}
+    vectors = {name: as_vector(values, name) for name, values in arrays.items()}
     _check_lengths(vectors)
     return list(vectors.values())
 
@@ -354,10 +368,10 @@ def spend_mae(
     ``actual_order_value`` (``monetary_value_holdout``) and the prediction may be NaN. NaN
     when no customer qualifies.
     """
-    actual = _vector(actual_order_value, "actual_order_value", finite=False)
-    predicted = _vector(predicted_order_value, "predicted_order_value", finite=False)
-    f_cal = _vector(frequency_cal, "frequency_cal")
-    f_hold = _vector(frequency_holdout, "frequency_holdout")
+    actual = as_vector(actual_order_value, "actual_order_value", finite=False)
+    predicted = as_vector(predicted_order_value, "predicted_order_value", finite=False)
+    f_cal = as_vector(frequency_cal, "frequency_cal")
+    f_hold = as_vector(frequency_holdout, "frequency_holdout")
     _check_lengths(
         {"actual_order_value": actual, "predicted_order_value": predicted,
          "frequency_cal": f_cal, "frequency_holdout": f_hold}

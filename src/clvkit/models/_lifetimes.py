@@ -8,7 +8,7 @@ it fails. Everything here undoes or contains those effects, so clvkit never chan
 pandas or warnings state. lifetimes is used for fitting only; predictions are our own.
 
 Also home of the small helpers the model modules share (standard errors, input checks,
-JSON-safe numbers, error messages).
+JSON-safe numbers and serialised state, error messages).
 """
 
 from __future__ import annotations
@@ -300,3 +300,26 @@ def check_kind(data: Any, kind: str, version: int) -> None:
             f"serialised {kind!r} model has format_version {data.get('format_version')!r}; "
             f"this clvkit reads version {version}"
         )
+
+
+def state_head(model: Any, kind: str, version: int) -> dict[str, Any]:
+    """First fields of a fitted model's ``to_dict``: kind, format version and penalizer."""
+    check_fitted(model, "params_")
+    return {"model": kind, "format_version": version, "penalizer": float(model.penalizer)}
+
+
+def params_state(model: Any) -> dict[str, Any]:
+    """Fitted parameters and standard errors for ``to_dict`` (NaN errors become ``None``)."""
+    return {
+        "params": dict(model.params_),
+        "standard_errors": {k: json_float(v) for k, v in model.standard_errors_.items()},
+    }
+
+
+def params_from_state(
+    data: Any, names: tuple[str, ...]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Inverse of :func:`params_state`: parameters and standard errors of ``names``."""
+    params = {k: float(data["params"][k]) for k in names}
+    errors = {k: float_or_nan(data["standard_errors"][k]) for k in names}
+    return params, errors

@@ -33,7 +33,10 @@ from clvkit.models._lifetimes import (
     float_or_nan,
     import_lifetimes,
     json_float,
+    params_from_state,
+    params_state,
     standard_errors,
+    state_head,
     summary_columns,
 )
 
@@ -166,16 +169,12 @@ class BetaGeoModel:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe description (NaN standard errors become ``None``)."""
-        check_fitted(self, "params_")
         return {
-            "model": MODEL_KIND,
-            "format_version": FORMAT_VERSION,
-            "penalizer": float(self.penalizer),
+            **state_head(self, MODEL_KIND, FORMAT_VERSION),
             "initial_params": None
             if self.initial_params is None
             else {k: float(v) for k, v in self.initial_params.items()},
-            "params": dict(self.params_),
-            "standard_errors": {k: json_float(v) for k, v in self.standard_errors_.items()},
+            **params_state(self),
             "n_customers": self.n_customers_,
             "n_repeaters": self.n_repeaters_,
             "log_likelihood": json_float(self.log_likelihood_),
@@ -186,8 +185,7 @@ class BetaGeoModel:
         """Rebuild a fitted model from :meth:`to_dict` output."""
         check_kind(data, MODEL_KIND, FORMAT_VERSION)
         model = cls(penalizer=data["penalizer"], initial_params=data.get("initial_params"))
-        model.params_ = {k: float(data["params"][k]) for k in PARAM_NAMES}
-        model.standard_errors_ = {k: float_or_nan(data["standard_errors"][k]) for k in PARAM_NAMES}
+        model.params_, model.standard_errors_ = params_from_state(data, PARAM_NAMES)
         model.n_customers_ = int(data["n_customers"])
         model.n_repeaters_ = int(data["n_repeaters"])
         model.log_likelihood_ = float_or_nan(data["log_likelihood"])

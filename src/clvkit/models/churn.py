@@ -29,20 +29,24 @@ from clvkit.constants import (
     DEFAULT_CHURN_VALIDATION_FRACTION,
     DEFAULT_RANDOM_SEED,
     MAX_EXAMPLE_ROWS,
-    MAX_LISTED_COLUMNS,
     MIN_CHURN_CLASS_COUNT,
     RELIABILITY_BINS,
 )
-from clvkit.exceptions import FeatureMismatchError, UserInputError
-from clvkit.models._lifetimes import check_fitted, check_kind
+from clvkit.exceptions import UserInputError
+from clvkit.models._lifetimes import check_kind
+from clvkit.models._xgboost import (
+    FeatureChecks,
+    booster_state,
+    booster_to_json,
+    gain_importances,
+    plain,
+)
 
 logger = logging.getLogger(__name__)
 
 MODEL_KIND: Final = "churn_xgboost"
 FORMAT_VERSION: Final = 1
 CALIBRATIONS: Final = ("isotonic", "sigmoid", "none")
-#: Characters xgboost forbids in feature names.
-FORBIDDEN_NAME_CHARS: Final = ("[", "]", "<")
 STAGE_UNCALIBRATED: Final = "uncalibrated"
 STAGE_CALIBRATED: Final = "calibrated"
 RELIABILITY_COLUMNS: Final = (
@@ -56,6 +60,8 @@ RELIABILITY_COLUMNS: Final = (
 )
 
 FloatArray = NDArray[np.float64]
+
+_FEATURES: Final = FeatureChecks("churn")
 
 
 class ChurnClassifier:
@@ -135,8 +141,8 @@ class ChurnClassifier:
     def fit(self, X: pd.DataFrame, y: ArrayLike) -> Self:
         """Fit on numeric features ``X`` and labels ``y`` (1 = churned, 0 = active)."""
         self._check_params()
-        names = _feature_names(X)
-        matrix = _numeric_matrix(X, names, "fit")
+        names = _FEATURES.feature_names(X)
+        matrix = _FEATURES.numeric_matrix(X, names, "fit")
         labels = _binary_labels(y, len(X))
         train_idx, val_idx = _stratified_split(labels, self.validation_fraction, self.random_state)
 
@@ -150,7 +156,7 @@ class ChurnClassifier:
         self.booster_ = booster
         self.best_iteration_ = best
         self.calibrator_ = calibrator
-        self.feature_importances_ = _gain_importances(booster, names)
+        self.feature_importances_ = gain_importances(booster, names)
         self.reliability_table_ = pd.concat(
             [
                 reliability_table(labels[val_idx], raw, STAGE_UNCALIBRATED),
@@ -236,26 +242,19 @@ class ChurnClassifier:
 
     def predict_proba(self, X: pd.DataFrame) -> FloatArray:
         """Calibrated P(churn) per row of ``X`` (1-D), ``X`` having the fitted columns in order."""
-        check_fitted(self, "booster_")
-        _check_same_features(X, self.feature_names_in_)
-        matrix = _numeric_matrix(X, self.feature_names_in_, "predict")
+        matrix = _FEATURES.prediction_matrix(self, X)
         return apply_calibrator(self.calibrator_, _margins(self.booster_, matrix))
 
     # --- serialisation ------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe state except the booster (see :meth:`booster_json`)."""
-        check_fitted(self, "booster_")
         return {
-            "model": MODEL_KIND,
-            "format_version": FORMAT_VERSION,
-            "params": _plain(self.get_params()),
-            "feature_names": list(self.feature_names_in_),
-            "best_iteration": self.best_iteration_,
-            "calibrator": _plain(self.calibrator_),
+            **booster_state(self, MODEL_KIND, FORMAT_VERSION),
+            "calibrator": plain(self.calibrator_),
             "feature_importances": {k: float(v) for k, v in self.feature_importances_.items()},
             "reliability_table": [
-                _plain(r) for r in self.reliability_table_.to_dict(orient="records")
+                plain(r) for r in self.reliability_table_.to_dict(orient="records")
             ],
             "base_rate": self.base_rate_,
             "n_train": self.n_train_,
@@ -264,30 +263,14 @@ class ChurnClassifier:
 
     def booster_json(self) -> str:
         """The booster in xgboost's JSON model format."""
-        check_fitted(self, "booster_")
-        return bytes(self.booster_.save_raw("json")).decode("utf-8")
+        return booster_to_json(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], booster_json: str | bytes) -> ChurnClassifier:
         """Rebuild a fitted classifier from :meth:`to_dict` and :meth:`booster_json` output."""
-        import xgboost as xgb
-
         check_kind(data, MODEL_KIND, FORMAT_VERSION)
         model = cls(**data["params"])
-        raw = booster_json.encode("utf-8") if isinstance(booster_json, str) else booster_json
-        booster = xgb.Booster()
-        booster.load_model(bytearray(raw))
-        names = list(data["feature_names"])
-        if list(booster.feature_names or []) != names:
-            raise UserInputError(
-                f"churn booster JSON has features {booster.feature_names}, the model state {names}: "
-                "they come from different models"
-            )
-        booster.set_param({"nthread": model.n_jobs})
-        model.booster_ = booster
-        model.feature_names_in_ = names
-        model.n_features_in_ = len(names)
-        model.best_iteration_ = int(data["best_iteration"])
+        _FEATURES.restore_booster(model, data, booster_json, model.n_jobs)
         model.calibrator_ = dict(data["calibrator"])
         model.feature_importances_ = {k: float(v) for k, v in data["feature_importances"].items()}
         model.reliability_table_ = pd.DataFrame(
@@ -389,45 +372,6 @@ def reliability_table(
 # --- input checks ------------------------------------------------------------------
 
 
-def _feature_names(X: Any) -> list[str]:
-    if not isinstance(X, pd.DataFrame):
-        raise UserInputError(
-            f"churn features must be a pandas DataFrame with named columns, got {type(X).__name__}"
-        )
-    if X.shape[1] == 0:
-        raise UserInputError("churn features have no columns")
-    names = list(X.columns)
-    bad = [
-        c for c in names if not isinstance(c, str) or any(ch in c for ch in FORBIDDEN_NAME_CHARS)
-    ]
-    if bad:
-        raise UserInputError(
-            f"churn feature names must be strings without {list(FORBIDDEN_NAME_CHARS)}; offending: {bad}"
-        )
-    if len(set(names)) != len(names):
-        dupes = sorted({c for c in names if names.count(c) > 1})
-        raise UserInputError(f"churn feature names must be unique; duplicated: {dupes}")
-    return names
-
-
-def _numeric_matrix(X: pd.DataFrame, names: list[str], stage: str) -> FloatArray:
-    non_numeric = {
-        c: str(X[c].dtype)
-        for c in names
-        if not (pd.api.types.is_numeric_dtype(X[c].dtype) or pd.api.types.is_bool_dtype(X[c].dtype))
-    }
-    if non_numeric:
-        raise UserInputError(
-            f"churn features must be numeric at {stage}; non-numeric column(s) {non_numeric}. "
-            "Encode or drop them before training"
-        )
-    matrix = X[names].to_numpy(dtype="float64", na_value=np.nan)
-    infinite = [c for c, col in zip(names, matrix.T, strict=True) if np.isinf(col).any()]
-    if infinite:
-        raise UserInputError(f"churn features hold infinite values in column(s) {infinite}")
-    return matrix
-
-
 def _binary_labels(y: ArrayLike, n_rows: int) -> NDArray[np.int64]:
     arr = np.asarray(y, dtype=float).ravel()
     if arr.size != n_rows:
@@ -468,47 +412,5 @@ def _stratified_split(
     return np.sort(train), np.sort(val)
 
 
-def _check_same_features(X: Any, expected: list[str]) -> None:
-    if not isinstance(X, pd.DataFrame):
-        raise FeatureMismatchError(
-            f"churn features must be a DataFrame with columns {_listed(expected)}, got {type(X).__name__}"
-        )
-    got = list(X.columns)
-    if got == expected:
-        return
-    missing = [c for c in expected if c not in got]
-    extra = [c for c in got if c not in expected]
-    if missing or extra:
-        raise FeatureMismatchError(
-            f"churn features differ from those seen at fit: missing {_listed(missing)}, "
-            f"unexpected {_listed(extra)}"
-        )
-    raise FeatureMismatchError(
-        f"churn feature columns are in a different order than at fit; expected {_listed(expected)}"
-    )
-
-
-def _listed(names: list[Any]) -> str:
-    shown = [str(n) for n in names[:MAX_LISTED_COLUMNS]]
-    more = len(names) - len(shown)
-    return str(shown) + (f" and {more} more" if more > 0 else "")
-
-
 def _margins(booster: Any, matrix: FloatArray) -> FloatArray:
     return np.asarray(booster.inplace_predict(matrix, predict_type="margin"), dtype=np.float64)
-
-
-def _gain_importances(booster: Any, names: list[str]) -> dict[str, float]:
-    gains = booster.get_score(importance_type="gain")
-    return {name: float(gains.get(name, 0.0)) for name in names}
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and containers of them as plain Python, for JSON."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

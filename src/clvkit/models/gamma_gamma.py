@@ -30,7 +30,10 @@ from clvkit.models._lifetimes import (
     float_or_nan,
     import_lifetimes,
     json_float,
+    params_from_state,
+    params_state,
     standard_errors,
+    state_head,
     summary_columns,
 )
 
@@ -134,13 +137,9 @@ class GammaGammaModel:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe description (NaN numbers become ``None``)."""
-        check_fitted(self, "params_")
         return {
-            "model": MODEL_KIND,
-            "format_version": FORMAT_VERSION,
-            "penalizer": float(self.penalizer),
-            "params": dict(self.params_),
-            "standard_errors": {k: json_float(v) for k, v in self.standard_errors_.items()},
+            **state_head(self, MODEL_KIND, FORMAT_VERSION),
+            **params_state(self),
             "n_customers": self.n_customers_,
             "n_excluded_zero_spend": self.n_excluded_zero_spend_,
             "frequency_spend_correlation": json_float(self.frequency_spend_correlation_),
@@ -152,8 +151,7 @@ class GammaGammaModel:
         """Rebuild a fitted model from :meth:`to_dict` output."""
         check_kind(data, MODEL_KIND, FORMAT_VERSION)
         model = cls(penalizer=data["penalizer"])
-        model.params_ = {k: float(data["params"][k]) for k in PARAM_NAMES}
-        model.standard_errors_ = {k: float_or_nan(data["standard_errors"][k]) for k in PARAM_NAMES}
+        model.params_, model.standard_errors_ = params_from_state(data, PARAM_NAMES)
         model.n_customers_ = int(data["n_customers"])
         model.n_excluded_zero_spend_ = int(data["n_excluded_zero_spend"])
         model.frequency_spend_correlation_ = float_or_nan(data["frequency_spend_correlation"])

@@ -30,9 +30,15 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from clvkit.constants import DEFAULT_RANDOM_SEED, MAX_EXAMPLE_ROWS, MAX_LISTED_COLUMNS
-from clvkit.exceptions import FeatureMismatchError, UserInputError
-from clvkit.models._lifetimes import check_fitted, check_kind
+from clvkit.constants import DEFAULT_RANDOM_SEED, MAX_EXAMPLE_ROWS
+from clvkit.exceptions import UserInputError
+from clvkit.models._lifetimes import check_kind
+from clvkit.models._xgboost import (
+    FeatureChecks,
+    booster_state,
+    booster_to_json,
+    gain_importances,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +50,6 @@ OBJECTIVES: Final = (TWEEDIE, "count:poisson", "reg:squarederror")
 NON_NEGATIVE_OBJECTIVES: Final = (TWEEDIE, "count:poisson")
 #: Tweedie variance power must lie strictly between Poisson (1) and Gamma (2).
 TWEEDIE_POWER_BOUNDS: Final = (1.0, 2.0)
-#: Characters xgboost forbids in feature names.
-FORBIDDEN_NAME_CHARS: Final = ("[", "]", "<")
 #: Fewest rows that leave one for training and one for validation.
 MIN_ROWS_WITH_VALIDATION: Final = 2
 
@@ -59,6 +63,10 @@ DEFAULT_VALUE_VALIDATION_FRACTION: Final = 0.2
 DEFAULT_VALUE_N_JOBS: Final = 2
 
 FloatArray = NDArray[np.float64]
+
+_FEATURES: Final = FeatureChecks(
+    "value", require_rows=True, order_hint=" (select them with X[model.feature_names_in_])"
+)
 
 
 class ValueRegressor:
@@ -151,8 +159,8 @@ class ValueRegressor:
     def fit(self, X: pd.DataFrame, y: ArrayLike) -> Self:
         """Fit on numeric features ``X`` (DataFrame) and realised window value ``y``."""
         self._check_params()
-        names = _feature_names(X)
-        matrix = _numeric_matrix(X, names, "fit")
+        names = _FEATURES.feature_names(X)
+        matrix = _FEATURES.numeric_matrix(X, names, "fit")
         target = self._target(y, matrix.shape[0])
         train_idx, val_idx = self._split(target.size)
         booster, best = self._train(matrix, target, names, train_idx, val_idx)
@@ -161,7 +169,7 @@ class ValueRegressor:
         self.n_features_in_ = len(names)
         self.booster_ = booster
         self.best_iteration_ = best
-        self.feature_importances_ = _gain_importances(booster, names)
+        self.feature_importances_ = gain_importances(booster, names)
         self.n_train_, self.n_validation_ = int(train_idx.size), int(val_idx.size)
         self.balance_factor_ = self._balance_factor(booster, matrix, target)
         logger.info(
@@ -276,9 +284,7 @@ class ValueRegressor:
 
     def predict(self, X: pd.DataFrame) -> FloatArray:
         """Predicted window value (>= 0) per row of ``X``, which must have the fitted columns in order."""
-        check_fitted(self, "booster_")
-        _check_same_features(X, self.feature_names_in_)
-        matrix = _numeric_matrix(X, self.feature_names_in_, "predict")
+        matrix = _FEATURES.prediction_matrix(self, X)
         predicted = np.asarray(self.booster_.inplace_predict(matrix), dtype=np.float64)
         return np.clip(predicted, 0.0, None) * self.balance_factor_
 
@@ -286,13 +292,8 @@ class ValueRegressor:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe state except the booster (see :meth:`booster_json`)."""
-        check_fitted(self, "booster_")
         return {
-            "model": MODEL_KIND,
-            "format_version": FORMAT_VERSION,
-            "params": _plain(self.get_params()),
-            "feature_names": list(self.feature_names_in_),
-            "best_iteration": self.best_iteration_,
+            **booster_state(self, MODEL_KIND, FORMAT_VERSION),
             "feature_importances": {k: float(v) for k, v in self.feature_importances_.items()},
             "n_train": self.n_train_,
             "n_validation": self.n_validation_,
@@ -301,30 +302,14 @@ class ValueRegressor:
 
     def booster_json(self) -> str:
         """The booster in xgboost's JSON model format."""
-        check_fitted(self, "booster_")
-        return bytes(self.booster_.save_raw("json")).decode("utf-8")
+        return booster_to_json(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], booster_json: str | bytes) -> ValueRegressor:
         """Rebuild a fitted regressor from :meth:`to_dict` and :meth:`booster_json` output."""
-        import xgboost as xgb
-
         check_kind(data, MODEL_KIND, FORMAT_VERSION)
         model = cls(**data["params"])
-        raw = booster_json.encode("utf-8") if isinstance(booster_json, str) else booster_json
-        booster = xgb.Booster()
-        booster.load_model(bytearray(raw))
-        names = list(data["feature_names"])
-        if list(booster.feature_names or []) != names:
-            raise UserInputError(
-                f"value booster JSON has features {booster.feature_names}, the model state {names}: "
-                "they come from different models"
-            )
-        booster.set_param({"nthread": int(model.n_jobs)})
-        model.booster_ = booster
-        model.feature_names_in_ = names
-        model.n_features_in_ = len(names)
-        model.best_iteration_ = int(data["best_iteration"])
+        _FEATURES.restore_booster(model, data, booster_json, int(model.n_jobs))
         model.feature_importances_ = {k: float(v) for k, v in data["feature_importances"].items()}
         model.n_train_, model.n_validation_ = int(data["n_train"]), int(data["n_validation"])
         model.balance_factor_ = float(data["balance_factor"])
@@ -345,82 +330,3 @@ def _is_number(value: Any) -> bool:
 def _check_whole(model: ValueRegressor, name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise UserInputError(f"{type(model).__name__} {name} must be a whole number >= 1, got {value!r}")
-
-
-def _feature_names(X: Any) -> list[str]:
-    if not isinstance(X, pd.DataFrame):
-        raise UserInputError(f"value features must be a pandas DataFrame with named columns, got {type(X).__name__}")
-    if X.shape[1] == 0:
-        raise UserInputError("value features have no columns")
-    if X.shape[0] == 0:
-        raise UserInputError("value features have no rows")
-    names = list(X.columns)
-    bad = [c for c in names if not isinstance(c, str) or any(ch in c for ch in FORBIDDEN_NAME_CHARS)]
-    if bad:
-        raise UserInputError(
-            f"value feature names must be strings without {list(FORBIDDEN_NAME_CHARS)}; offending: {bad}"
-        )
-    if len(set(names)) != len(names):
-        dupes = sorted({c for c in names if names.count(c) > 1})
-        raise UserInputError(f"value feature names must be unique; duplicated: {dupes}")
-    return names
-
-
-def _numeric_matrix(X: pd.DataFrame, names: list[str], stage: str) -> FloatArray:
-    """Float matrix of the named columns; NaN stays (xgboost's missing value), inf is refused."""
-    non_numeric = {
-        c: str(X[c].dtype)
-        for c in names
-        if not (pd.api.types.is_numeric_dtype(X[c].dtype) or pd.api.types.is_bool_dtype(X[c].dtype))
-    }
-    if non_numeric:
-        raise UserInputError(
-            f"value features must be numeric at {stage}; non-numeric column(s) {non_numeric}. "
-            "Encode or drop them before training"
-        )
-    matrix = X[names].to_numpy(dtype="float64", na_value=np.nan)
-    infinite = [c for c, col in zip(names, matrix.T, strict=True) if np.isinf(col).any()]
-    if infinite:
-        raise UserInputError(f"value features hold infinite values in column(s) {infinite}")
-    return matrix
-
-
-def _check_same_features(X: Any, expected: list[str]) -> None:
-    if not isinstance(X, pd.DataFrame):
-        raise FeatureMismatchError(
-            f"value features must be a DataFrame with columns {_listed(expected)}, got {type(X).__name__}"
-        )
-    got = list(X.columns)
-    if got == expected:
-        return
-    missing = [c for c in expected if c not in got]
-    extra = [c for c in got if c not in expected]
-    if missing or extra:
-        raise FeatureMismatchError(
-            f"value features differ from those seen at fit: missing {_listed(missing)}, "
-            f"unexpected {_listed(extra)}"
-        )
-    raise FeatureMismatchError(
-        f"value feature columns are in a different order than at fit; expected {_listed(expected)} "
-        "(select them with X[model.feature_names_in_])"
-    )
-
-
-def _listed(names: list[Any]) -> str:
-    shown = [str(n) for n in names[:MAX_LISTED_COLUMNS]]
-    more = len(names) - len(shown)
-    return str(shown) + (f" and {more} more" if more > 0 else "")
-
-
-def _gain_importances(booster: Any, names: list[str]) -> dict[str, float]:
-    gains = booster.get_score(importance_type="gain")
-    return {name: float(gains.get(name, 0.0)) for name in names}
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars in a mapping as plain Python, for JSON."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

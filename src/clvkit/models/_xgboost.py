@@ -1,0 +1,186 @@
+"""Input checks and booster (de)serialisation shared by the XGBoost models.
+
+Each model holds a :class:`FeatureChecks` whose ``subject`` ("churn", "value") starts its
+messages, so every model keeps its own wording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from clvkit.constants import MAX_LISTED_COLUMNS
+from clvkit.exceptions import FeatureMismatchError, UserInputError
+from clvkit.models._lifetimes import check_fitted
+
+#: Characters xgboost forbids in feature names.
+FORBIDDEN_NAME_CHARS: Final = ("[", "]", "<")
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class FeatureChecks:
+    """Checks of a model's feature frames, worded for ``subject``.
+
+    ``require_rows`` also refuses a frame without rows at fit; ``order_hint`` is appended to
+    the message about columns in another order than at fit.
+    """
+
+    subject: str
+    require_rows: bool = False
+    order_hint: str = ""
+
+    def feature_names(self, X: Any) -> list[str]:
+        """Column names of ``X``: a DataFrame with unique string names xgboost accepts."""
+        if not isinstance(X, pd.DataFrame):
+            raise UserInputError(
+                f"{self.subject} features must be a pandas DataFrame with named columns, "
+                f"got {type(X).__name__}"
+            )
+        if X.shape[1] == 0:
+            raise UserInputError(f"{self.subject} features have no columns")
+        if self.require_rows and X.shape[0] == 0:
+            raise UserInputError(f"{self.subject} features have no rows")
+        names = list(X.columns)
+        bad = [
+            c
+            for c in names
+            if not isinstance(c, str) or any(ch in c for ch in FORBIDDEN_NAME_CHARS)
+        ]
+        if bad:
+            raise UserInputError(
+                f"{self.subject} feature names must be strings without "
+                f"{list(FORBIDDEN_NAME_CHARS)}; offending: {bad}"
+            )
+        if len(set(names)) != len(names):
+            dupes = sorted({c for c in names if names.count(c) > 1})
+            raise UserInputError(
+                f"{self.subject} feature names must be unique; duplicated: {dupes}"
+            )
+        return names
+
+    def numeric_matrix(self, X: pd.DataFrame, names: list[str], stage: str) -> FloatArray:
+        """Float matrix of the named columns; NaN stays (xgboost's missing value), inf is refused."""
+        non_numeric = {
+            c: str(X[c].dtype)
+            for c in names
+            if not (
+                pd.api.types.is_numeric_dtype(X[c].dtype) or pd.api.types.is_bool_dtype(X[c].dtype)
+            )
+        }
+        if non_numeric:
+            raise UserInputError(
+                f"{self.subject} features must be numeric at {stage}; non-numeric column(s) "
+                f"{non_numeric}. Encode or drop them before training"
+            )
+        matrix = X[names].to_numpy(dtype="float64", na_value=np.nan)
+        infinite = [c for c, col in zip(names, matrix.T, strict=True) if np.isinf(col).any()]
+        if infinite:
+            raise UserInputError(
+                f"{self.subject} features hold infinite values in column(s) {infinite}"
+            )
+        return matrix
+
+    def check_same_features(self, X: Any, expected: list[str]) -> None:
+        """Raise ``FeatureMismatchError`` unless ``X`` has exactly the ``expected`` columns."""
+        if not isinstance(X, pd.DataFrame):
+            raise FeatureMismatchError(
+                f"{self.subject} features must be a DataFrame with columns {listed(expected)}, "
+                f"got {type(X).__name__}"
+            )
+        got = list(X.columns)
+        if got == expected:
+            return
+        missing = [c for c in expected if c not in got]
+        extra = [c for c in got if c not in expected]
+        if missing or extra:
+            raise FeatureMismatchError(
+                f"{self.subject} features differ from those seen at fit: missing "
+                f"{listed(missing)}, unexpected {listed(extra)}"
+            )
+        raise FeatureMismatchError(
+            f"{self.subject} feature columns are in a different order than at fit; expected "
+            f"{listed(expected)}{self.order_hint}"
+        )
+
+    def prediction_matrix(self, model: Any, X: Any) -> FloatArray:
+        """Float matrix of ``X`` for a fitted ``model``, which needs its fitted columns in order."""
+        check_fitted(model, "booster_")
+        self.check_same_features(X, model.feature_names_in_)
+        return self.numeric_matrix(X, model.feature_names_in_, "predict")
+
+    def load_booster(
+        self, booster_json: str | bytes, data: Mapping[str, Any]
+    ) -> tuple[Any, list[str]]:
+        """Booster from xgboost's JSON model and the feature names of the model state ``data``."""
+        import xgboost as xgb
+
+        raw = booster_json.encode("utf-8") if isinstance(booster_json, str) else booster_json
+        booster = xgb.Booster()
+        booster.load_model(bytearray(raw))
+        names = list(data["feature_names"])
+        if list(booster.feature_names or []) != names:
+            raise UserInputError(
+                f"{self.subject} booster JSON has features {booster.feature_names}, the model "
+                f"state {names}: they come from different models"
+            )
+        return booster, names
+
+    def restore_booster(
+        self, model: Any, data: Mapping[str, Any], booster_json: str | bytes, nthread: Any
+    ) -> None:
+        """Set ``model``'s booster, feature names and best iteration from its serialised state."""
+        booster, names = self.load_booster(booster_json, data)
+        booster.set_param({"nthread": nthread})
+        model.booster_ = booster
+        model.feature_names_in_ = names
+        model.n_features_in_ = len(names)
+        model.best_iteration_ = int(data["best_iteration"])
+
+
+def booster_state(model: Any, kind: str, version: int) -> dict[str, Any]:
+    """First fields of a fitted model's ``to_dict``: kind, version, params, features, best round."""
+    check_fitted(model, "booster_")
+    return {
+        "model": kind,
+        "format_version": version,
+        "params": plain(model.get_params()),
+        "feature_names": list(model.feature_names_in_),
+        "best_iteration": model.best_iteration_,
+    }
+
+
+def booster_to_json(model: Any) -> str:
+    """A fitted model's booster in xgboost's JSON model format."""
+    check_fitted(model, "booster_")
+    return bytes(model.booster_.save_raw("json")).decode("utf-8")
+
+
+def listed(names: list[Any]) -> str:
+    """At most ``MAX_LISTED_COLUMNS`` names, and how many more there are."""
+    shown = [str(n) for n in names[:MAX_LISTED_COLUMNS]]
+    more = len(names) - len(shown)
+    return str(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def gain_importances(booster: Any, names: list[str]) -> dict[str, float]:
+    """Average gain of each feature's splits (0.0 for features no split uses)."""
+    gains = booster.get_score(importance_type="gain")
+    return {name: float(gains.get(name, 0.0)) for name in names}
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars and containers of them as plain Python, for JSON."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
