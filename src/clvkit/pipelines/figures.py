@@ -54,6 +54,7 @@ def evaluation_figures(
         "churn_reliability": reliability,
         "segments": segments,
         "churn_feature_importance": _importance_table(stage.churn.feature_importances_),
+        "churn_reliability_validation": stage.churn.reliability_table_,
     })
     figures = {
         "calibration_purchases": plots.plot_calibration_purchases(calibration),
