@@ -7,8 +7,10 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -85,3 +87,34 @@ def test_rest_malformed_request_is_400_naming_the_problem(server: str, feature_r
                             headers={"Content-Type": "application/json"}, timeout=60)
     assert garbage.status_code == 400
     assert "Invalid input" in garbage.json()["message"] or "JSON" in garbage.json()["message"]
+
+
+def test_mlflow_ui_server_shows_the_runs(fhl_home: MlflowHome) -> None:
+    """`mlflow server` (the UI the README points to) serves the experiment and its metrics."""
+    port = _free_port()
+    mlflow_exe = str(Path(sys.executable).with_name("mlflow"))
+    process = subprocess.Popen([mlflow_exe, "server", "--backend-store-uri", fhl_home.env["MLFLOW_TRACKING_URI"],
+                                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                               cwd=fhl_home.path, env=fhl_home.env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(1)
+        else:
+            raise AssertionError("mlflow server did not answer /health in time")
+        experiment = requests.get(f"{url}/api/2.0/mlflow/experiments/get-by-name",
+                                  params={"experiment_name": "clvkit-cdnow-fhl2005"}, timeout=30).json()["experiment"]
+        runs = requests.post(f"{url}/api/2.0/mlflow/runs/search",
+                             json={"experiment_ids": [experiment["experiment_id"]]}, timeout=30).json()["runs"]
+        metrics = {m["key"] for m in runs[0]["data"]["metrics"]}
+        assert {"clv_gini_norm", "baseline_hist_gini_norm", "churn_pr_auc"} <= metrics
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
