@@ -135,9 +135,10 @@ def test_consistent_with_the_btyd_holdout_counts(transactions) -> None:
 @pytest.mark.parametrize(
     ("cutoff", "message"),
     [
-        (pd.Timestamp("2020-01-10", tz="UTC"), "cutoff must be a date without time zone"),
-        ("not a date", r"cutoff must be a date \(YYYY-MM-DD\)"),
-        (None, r"cutoff must be a date \(YYYY-MM-DD\)"),
+        (pd.Timestamp("2020-01-10", tz="UTC"), "cutoff .* has a time zone; cut-offs are local dates"),
+        ("not a date", r"cutoff: cannot read 'not a date' as a date"),
+        (None, r"cutoff is missing \(NaT\); give a date such as '2024-12-31'"),
+        (20200110, "cutoff must be a date .* got the number 20200110"),
     ],
 )
 def test_bad_cutoffs(tx: pd.DataFrame, cutoff, message: str) -> None:

@@ -29,6 +29,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _wait_until_up(url: str, process: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """Poll ``url`` until it answers 200; fail if the process dies or time runs out."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stdout.read().decode() if process.stdout else ''}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(1)
+    raise AssertionError(f"{url} did not answer in time")
+
+
 @pytest.fixture(scope="module")
 def server(fhl_home: MlflowHome) -> Iterator[str]:
     port = _free_port()
@@ -36,18 +50,8 @@ def server(fhl_home: MlflowHome) -> Iterator[str]:
                                cwd=fhl_home.path, env=fhl_home.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
     try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited: {process.stdout.read().decode() if process.stdout else ''}")
-            try:
-                if requests.get(f"{url}/ping", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(1)
-        else:
-            raise AssertionError("server did not answer /ping in time")
+        _wait_until_up(f"{url}/ping", process)
         yield url
     finally:
         if process.poll() is None:
@@ -99,15 +103,7 @@ def test_mlflow_ui_server_shows_the_runs(fhl_home: MlflowHome) -> None:
                                stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(1)
-        else:
-            raise AssertionError("mlflow server did not answer /health in time")
+        _wait_until_up(f"{url}/health", process)
         experiment = requests.get(f"{url}/api/2.0/mlflow/experiments/get-by-name",
                                   params={"experiment_name": "clvkit-cdnow-fhl2005"}, timeout=30).json()["experiment"]
         runs = requests.post(f"{url}/api/2.0/mlflow/runs/search",

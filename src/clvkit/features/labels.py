@@ -19,6 +19,7 @@ import pandas as pd
 
 from clvkit import schemas
 from clvkit.constants import DEFAULT_CHURN_WINDOW_DAYS
+from clvkit.features._periods import to_day
 
 #: Name of the churn label series: 1 = no purchase in the window.
 CHURNED: Final = "churned"
@@ -116,17 +117,7 @@ def check_window_fits(first_date: Any, cutoff: Any, window_days: int, data_end: 
 
 def _day(value: Any, name: str) -> pd.Timestamp:
     """Midnight of a tz-naive date-like (its time of day dropped, as ``btyd`` does)."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{name} must be a date (YYYY-MM-DD), got {value!r}")
-    if ts.tzinfo is not None:
-        raise ValueError(
-            f"{name} must be a date without time zone, like the tz-naive timestamps; got {value!r}"
-        )
-    return ts.normalize()
+    return pd.Timestamp(to_day(value, name), unit="D")
 
 
 def _known_customers(ids: pd.Series, ts: pd.Series, start: pd.Timestamp) -> pd.Index:
