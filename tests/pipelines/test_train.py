@@ -149,3 +149,15 @@ def test_model_artifact_is_small_and_holds_no_pickle(in_home: MlflowHome, tmp_pa
     assert not [p for p in files if p.suffix in {".pkl", ".pickle", ".cloudpickle"}]
     assert sum(p.stat().st_size for p in files) < 2_000_000
     assert local
+
+
+def test_predict_as_of_quarantines_later_rows_beside_the_output(fhl_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "early.csv"
+    result = fhl_home.clvkit("predict", "--model", "models:/clvkit-cdnow-fhl2005/1", "--config",
+                             str(ROOT / "configs/cdnow_fhl2005.yaml"), "--as-of", "1997-12-31", "--output", str(out))
+    assert "as of 1997-12-31" in result.stdout
+    quarantine = pd.read_csv(tmp_path / "early.quarantine.csv")
+    assert set(quarantine["reason"]) == {"after_observation_end"}
+    scores = pd.read_csv(out)
+    assert len(scores) == 2357  # every customer was acquired in 1997's first quarter
+    assert f"input rows quarantined (not scored): see {tmp_path / 'early.quarantine.csv'}" in result.stdout

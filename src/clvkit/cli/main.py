@@ -160,6 +160,8 @@ def predict(
     typer.echo(f"scored {summary.customers:,} customers" + (f" as of {summary.as_of}" if summary.as_of else "")
                + f" -> {summary.output}")
     typer.echo(f"total CLV {summary.total_clv:,.2f}; value at risk {summary.value_at_risk:,.2f}")
+    if summary.quarantine is not None:
+        typer.echo(f"input rows quarantined (not scored): see {summary.quarantine}")
     typer.echo("value at risk by RFM segment:")
     typer.echo(summary.by_segment.to_string(float_format=lambda v: f"{v:,.2f}"))
 

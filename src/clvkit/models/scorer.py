@@ -147,7 +147,7 @@ class ClvScorer:
         btyd = btyd_model_features(table, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
         features = supervised_frame(table, btyd)
         clv = self._clv(features, eov, f, r, t, margin)
-        churn = self.churn.predict_proba(features)
+        churn = self.churn.predict_proba(features[list(self.churn.feature_names_in_)])
         out = pd.DataFrame(
             {
                 schemas.P_ALIVE: btyd[P_ALIVE_FEATURE].to_numpy(),

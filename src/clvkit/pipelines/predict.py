@@ -40,6 +40,7 @@ class PredictSummary:
     value_at_risk: float
     as_of: str | None
     by_segment: pd.DataFrame
+    quarantine: Path | None
 
 
 def load_scorer(model_uri: str) -> tuple[Any, dict[str, Any]]:
@@ -59,17 +60,26 @@ def predict(model_uri: str, output: str | Path, input_path: str | None = None,
     source = input_path or (config.data.source if config else None)
     if source is None:
         raise UserInputError("nothing to score: give --input PATH (transactions or a feature table) or --config")
-    table, as_of_used = _customer_table(source, meta, config, as_of)
+    table, as_of_used, quarantine = _customer_table(source, meta, config, as_of)
+    quarantine_path = None
+    if quarantine is not None and len(quarantine):
+        quarantine_path = write_table(quarantine, _quarantine_path(Path(output)), index=False)
+        logger.warning("quarantined %s input rows to %s", f"{len(quarantine):,}", quarantine_path)
     scores = score_in_batches(model, table)
     write_table(scores, output, index=False)
-    return _summary(Path(output), scores, as_of_used)
+    return _summary(Path(output), scores, as_of_used, quarantine_path)
+
+
+def _quarantine_path(output: Path) -> Path:
+    """Quarantined input rows go beside the scores: ``<name>.quarantine.csv``."""
+    return output.with_name(f"{output.stem}.quarantine.csv")
 
 
 def _customer_table(source: str, meta: dict[str, Any], config: ClvkitConfig | None,
-                    as_of: dt.date | None) -> tuple[pd.DataFrame, str | None]:
+                    as_of: dt.date | None) -> tuple[pd.DataFrame, str | None, pd.DataFrame | None]:
     if Path(source).suffix and Path(source).exists() and _is_feature_table(source):
         logger.info("input %s is a customer feature table", source)
-        return to_scorer_input(read_table(source)), None
+        return to_scorer_input(read_table(source)), None, None
     data = meta["data"]
     columns = config.data.columns if config and "columns" in config.data.model_fields_set else ColumnMapping(**data["columns"])
     policies = config.data.validation if config else ValidationPolicies(**data["validation"])
@@ -84,7 +94,8 @@ def _customer_table(source: str, meta: dict[str, Any], config: ClvkitConfig | No
     as_of = as_of or transactions[schemas.TIMESTAMP].max().date()
     builder = FeatureBuilder.from_dict(meta["feature_builder"])
     logger.info("building features as of %s for %s transactions", as_of, f"{len(transactions):,}")
-    return customer_table(builder, transactions, as_of).rename_axis(schemas.CUSTOMER_ID), str(as_of)
+    table = customer_table(builder, transactions, as_of).rename_axis(schemas.CUSTOMER_ID)
+    return table, str(as_of), validated.quarantine
 
 
 def _is_feature_table(path: str) -> bool:
@@ -117,7 +128,7 @@ def _progress(total: int) -> Iterator[Any]:
         yield lambda n: progress.advance(task, n)
 
 
-def _summary(output: Path, scores: pd.DataFrame, as_of: str | None) -> PredictSummary:
+def _summary(output: Path, scores: pd.DataFrame, as_of: str | None, quarantine: Path | None) -> PredictSummary:
     by_segment = (
         scores.groupby(schemas.RFM_SEGMENT, observed=True)
         .agg(customers=(schemas.CLV, "size"), clv=(schemas.CLV, "sum"), value_at_risk=(schemas.VALUE_AT_RISK, "sum"))
@@ -126,4 +137,5 @@ def _summary(output: Path, scores: pd.DataFrame, as_of: str | None) -> PredictSu
     return PredictSummary(
         output=output, customers=len(scores), total_clv=float(scores[schemas.CLV].sum()),
         value_at_risk=float(scores[schemas.VALUE_AT_RISK].sum()), as_of=as_of, by_segment=by_segment,
+        quarantine=quarantine,
     )
