@@ -27,8 +27,8 @@ class FeatureMismatchError(UserInputError):
     """Columns at predict time differ from those seen at fit time."""
 
 
-class ConvergenceError(ClvkitError):
-    """A model's likelihood optimisation failed to converge."""
+class ConvergenceError(UserInputError):
+    """A model's likelihood optimisation failed to converge (the fix is a config change: exit code 2)."""
 
 
 class IncompatibleModelError(UserInputError):

@@ -19,6 +19,7 @@ from clvkit.io import tracking
 from clvkit.pipelines.evaluate import evaluate_holdout
 from clvkit.pipelines.fitting import MIN_INNER_HISTORY_DAYS, fit_stage, value_window_days
 from clvkit.pipelines.ingest import ingest
+from clvkit.pipelines.progress import stages
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +61,11 @@ def backtest(config: ClvkitConfig, n_cutoffs: int = 3, dates: list[dt.date] | No
     with mlflow.start_run(run_name=f"backtest-{len(cutoffs)}-cutoffs") as parent:
         mlflow.set_tags({"kind": "backtest", "config_hash": config_hash(config)})
         tracking.log_params({**flatten_config(config), "backtest.cutoffs": ",".join(map(str, cutoffs))})
-        for cutoff in cutoffs:
-            rows.append(_evaluate_cutoff(transactions, cutoff, frame.first_date, frame.holdout_days,
-                                         frame.observation_end, config))
+        with stages(len(cutoffs), "backtest") as step:
+            for cutoff in cutoffs:
+                step(f"cut-off {cutoff}")
+                rows.append(_evaluate_cutoff(transactions, cutoff, frame.first_date, frame.holdout_days,
+                                             frame.observation_end, config))
         per_cutoff = pd.DataFrame(rows).set_index("cutoff")
         summary = per_cutoff.agg(["mean", "std"]).T
         mlflow.log_metrics({f"{name}_mean": float(row["mean"]) for name, row in summary.iterrows()

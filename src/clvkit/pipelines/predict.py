@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from clvkit.io import tracking
 from clvkit.io.files import read_table, read_transactions_source, write_table
 from clvkit.io.scorer_model import signature_frame, to_scorer_input
 from clvkit.pipelines.features import customer_table
+from clvkit.pipelines.progress import counter
 
 logger = logging.getLogger(__name__)
 
@@ -108,24 +106,12 @@ def score_in_batches(model: Any, table: pd.DataFrame) -> pd.DataFrame:
     frame = signature_frame(table).rename_axis(schemas.CUSTOMER_ID).reset_index()
     starts = range(0, len(frame), SCORING_BATCH_ROWS)
     parts = []
-    with _progress(len(frame)) as advance:
+    with counter(len(frame), "scoring customers", min_total=SCORING_BATCH_ROWS + 1) as advance:
         for start in starts:
             batch = frame.iloc[start:start + SCORING_BATCH_ROWS]
             parts.append(model.predict(batch))
             advance(len(batch))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-@contextmanager
-def _progress(total: int) -> Iterator[Any]:
-    if not sys.stderr.isatty() or total <= SCORING_BATCH_ROWS:
-        yield lambda n: None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as progress:
-        task = progress.add_task("scoring customers", total=total)
-        yield lambda n: progress.advance(task, n)
 
 
 def _summary(output: Path, scores: pd.DataFrame, as_of: str | None, quarantine: Path | None) -> PredictSummary:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,15 @@ from clvkit.pipelines.evaluate import HoldoutEvaluation, evaluate_holdout
 from clvkit.pipelines.figures import evaluation_figures
 from clvkit.pipelines.fitting import StageModels, fit_stage, value_window_days
 from clvkit.pipelines.ingest import ingest
+from clvkit.pipelines.progress import stages
 from clvkit.pipelines.report import render_run_report
 
 logger = logging.getLogger(__name__)
 
 #: Rows of the input example logged with the model.
 INPUT_EXAMPLE_ROWS = 5
+#: Stages reported by the progress bar of fit_and_evaluate.
+TRAINING_STAGES = 5
 
 
 @dataclass
@@ -75,6 +79,12 @@ class TrainingOutcome:
 
 def fit_and_evaluate(config: ClvkitConfig) -> TrainingOutcome:
     """Ingest, fit on calibration, evaluate on the holdout, refit for serving (no MLflow)."""
+    with stages(TRAINING_STAGES, "training") as step:
+        return _fit_and_evaluate(config, step)
+
+
+def _fit_and_evaluate(config: ClvkitConfig, step: Callable[[str], None]) -> TrainingOutcome:
+    step("reading and validating transactions")
     ingested = ingest(config.data)
     transactions = ingested.validated.transactions
     frame = resolve_time_frame(transactions, config.data.calibration_end, config.data.observation_end,
@@ -85,7 +95,9 @@ def fit_and_evaluate(config: ClvkitConfig) -> TrainingOutcome:
         logger.info("%s customers first seen in the holdout are not evaluated",
                     f"{cal.n_customers_first_seen_in_holdout:,}")
     window = value_window_days(frame.first_date, frame.calibration_end, frame.holdout_days)
+    step("fitting on the calibration period")
     cal_stage = fit_stage(transactions, frame.calibration_end, frame.first_date, window, config)
+    step("evaluating on the holdout")
     evaluation = evaluate_holdout(
         cal_stage, cal, transactions, config.models.value.clv_policy,
         config.evaluation.primary_metric, config.evaluation.primary_metric_higher_is_better,
@@ -93,9 +105,11 @@ def fit_and_evaluate(config: ClvkitConfig) -> TrainingOutcome:
     logger.info("served CLV: %s (%s)", evaluation.chosen_clv_source, evaluation.choice_reason)
     refit = config.models.refit_on_full_history
     if refit:
+        step("refitting on all history")
         logger.info("refitting every model on the history up to %s for the served scorer", frame.observation_end)
     served = fit_stage(transactions, frame.observation_end, frame.first_date, window, config) if refit else cal_stage
     scorer = build_scorer(served, config, evaluation.chosen_clv_source)
+    step("drawing the evaluation plots")
     figures = evaluation_figures(cal_stage, cal, evaluation, transactions, frame, scorer, served.table)
     return TrainingOutcome(frame, ingested.validated.report.to_dict(), tracking.fingerprint(transactions),
                            cal_stage, served, scorer, evaluation, figures, refit)
