@@ -44,3 +44,19 @@ def test_clv_policy_best_on_holdout_and_fixed() -> None:
     assert choose_clv_source(results, "btyd", "clv_gini_norm") == ("btyd", "fixed by models.value.clv_policy=btyd")
     tie = {"clv_btyd_gini_norm": 0.7, "clv_ml_gini_norm": 0.7}
     assert choose_clv_source(tie, "best_on_holdout", "clv_gini_norm")[0] == "btyd"
+
+
+def test_clv_policy_lower_is_better_and_non_clv_primary_metric() -> None:
+    results = {"clv_btyd_decile_mape": 21.0, "clv_ml_decile_mape": 41.0, "clv_btyd_gini_norm": 0.67,
+               "clv_ml_gini_norm": 0.72}
+    assert choose_clv_source(results, "best_on_holdout", "clv_decile_mape", higher_is_better=False)[0] == "btyd"
+    chosen, reason = choose_clv_source(results, "best_on_holdout", "churn_pr_auc", higher_is_better=True)
+    assert (chosen, reason) == ("ml", "best holdout gini_norm among candidates (ml 0.7200, btyd 0.6700)")
+
+
+def test_unknown_primary_metric_is_a_config_error() -> None:
+    from clvkit.pipelines.train import check_primary_metric
+
+    with pytest.raises(UserInputError, match=r"evaluation\.primary_metric 'clv_gini' is not a metric of this run; "
+                                             r"choose one of: clv_gini_norm, clv_spearman"):
+        check_primary_metric("clv_gini", {"clv_gini_norm": 0.7, "clv_spearman": 0.4, "lift_clv_gini_norm": 0.1})

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clvkit import schemas
+from clvkit.constants import DAYS_PER_TIME_UNIT
 from clvkit.evaluation import baselines, metrics
 from clvkit.features.btyd import CalibrationHoldout
 from clvkit.features.labels import churn_labels
@@ -38,7 +38,6 @@ class HoldoutEvaluation:
     chosen_clv_source: str
     choice_reason: str
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    figures: dict[str, Any] = field(default_factory=dict)
     predictions: pd.DataFrame | None = None
 
 
@@ -51,7 +50,7 @@ def holdout_value_predictions(stage: StageModels, cal: CalibrationHoldout) -> di
     eov = stage.gamma_gamma.expected_order_value(f, table[schemas.MONETARY_VALUE].to_numpy())
     purchases = stage.bgnbd.expected_purchases(cal.duration_holdout, f, r, t)
     out = {"btyd": purchases * eov}
-    holdout_days = cal.duration_holdout * _unit_days(stage)
+    holdout_days = cal.duration_holdout * DAYS_PER_TIME_UNIT[stage.builder.time_unit]
     scale = holdout_days / stage.value_window_days
     features = stage.supervised_features(table)
     for name, model in (("ml", stage.value_ml), ("hybrid", stage.value_hybrid)):
@@ -79,7 +78,7 @@ def evaluate_holdout(stage: StageModels, cal: CalibrationHoldout, transactions: 
         if name == "rfm":
             values = {k: v for k, v in values.items() if not k.endswith(MONEY_ONLY_METRICS)}
         results.update(values)
-    chosen, reason = choose_clv_source(results, policy, primary_metric)
+    chosen, reason = choose_clv_source(results, policy, primary_metric, higher_is_better)
     results.update({k.replace(MODEL_PREFIXES[chosen], SERVED_PREFIX, 1): v
                     for k, v in results.items() if k.startswith(MODEL_PREFIXES[chosen] + "_")})
     results.update(_purchase_and_spend_metrics(stage, cal))
@@ -96,15 +95,23 @@ def evaluate_holdout(stage: StageModels, cal: CalibrationHoldout, transactions: 
     return evaluation
 
 
-def choose_clv_source(results: dict[str, float], policy: str, primary_metric: str) -> tuple[str, str]:
-    """Apply the CLV policy: a fixed source, or the best candidate on the holdout."""
-    suffix = primary_metric.removeprefix(SERVED_PREFIX + "_")
+def choose_clv_source(results: dict[str, float], policy: str, primary_metric: str,
+                      higher_is_better: bool = True) -> tuple[str, str]:
+    """Apply the CLV policy: a fixed source, or the best candidate on the holdout.
+
+    Candidates are compared on the primary metric when it is a CLV metric (``clv_*``),
+    otherwise on the normalized Gini; ties go to the simpler model (btyd, ml, hybrid).
+    """
     if policy != "best_on_holdout":
         return policy, f"fixed by models.value.clv_policy={policy}"
+    suffix = primary_metric.removeprefix(SERVED_PREFIX + "_")
+    if not any(f"{prefix}_{suffix}" in results for prefix in MODEL_PREFIXES.values()):
+        suffix, higher_is_better = "gini_norm", True
     scores = {name: results[f"{prefix}_{suffix}"] for name, prefix in MODEL_PREFIXES.items()
               if f"{prefix}_{suffix}" in results}
-    best = max(scores, key=lambda name: (scores[name], -list(MODEL_PREFIXES).index(name)))
-    ranking = ", ".join(f"{n} {v:.4f}" for n, v in sorted(scores.items(), key=lambda kv: -kv[1]))
+    sign = 1.0 if higher_is_better else -1.0
+    best = max(scores, key=lambda name: (sign * scores[name], -list(MODEL_PREFIXES).index(name)))
+    ranking = ", ".join(f"{n} {v:.4f}" for n, v in sorted(scores.items(), key=lambda kv: -sign * kv[1]))
     return best, f"best holdout {suffix} among candidates ({ranking})"
 
 
@@ -150,10 +157,3 @@ def _lifts(results: dict[str, float]) -> dict[str, float]:
         logger.warning("%s loses to the best baseline", name)
     out["models_losing_to_baseline"] = float(len(losing))
     return out
-
-
-def _unit_days(stage: StageModels) -> float:
-    from clvkit.constants import DAYS_PER_TIME_UNIT
-
-    return DAYS_PER_TIME_UNIT[stage.builder.time_unit]
-

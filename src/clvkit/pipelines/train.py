@@ -18,6 +18,7 @@ from clvkit import __version__, schemas
 from clvkit.config.loading import config_hash, config_to_yaml, flatten_config
 from clvkit.config.models import ClvkitConfig
 from clvkit.data.timeframe import TimeFrame, resolve_time_frame
+from clvkit.exceptions import UserInputError
 from clvkit.features.btyd import calibration_holdout
 from clvkit.io import tracking
 from clvkit.io.scorer_model import installed_versions, save_scorer_state, signature_frame
@@ -103,6 +104,7 @@ def _fit_and_evaluate(config: ClvkitConfig, step: Callable[[str], None]) -> Trai
         config.evaluation.primary_metric, config.evaluation.primary_metric_higher_is_better,
     )
     logger.info("served CLV: %s (%s)", evaluation.chosen_clv_source, evaluation.choice_reason)
+    check_primary_metric(config.evaluation.primary_metric, evaluation.metrics)
     refit = config.models.refit_on_full_history
     if refit:
         step("refitting on all history")
@@ -113,6 +115,13 @@ def _fit_and_evaluate(config: ClvkitConfig, step: Callable[[str], None]) -> Trai
     figures = evaluation_figures(cal_stage, cal, evaluation, transactions, frame, scorer, served.table)
     return TrainingOutcome(frame, ingested.validated.report.to_dict(), tracking.fingerprint(transactions),
                            cal_stage, served, scorer, evaluation, figures, refit)
+
+
+def check_primary_metric(name: str, metrics: dict[str, float]) -> None:
+    """The configured primary metric must be one the run computes."""
+    if name not in metrics:
+        known = ", ".join(sorted(m for m in metrics if not m.startswith(("lift_", "param_"))))
+        raise UserInputError(f"evaluation.primary_metric {name!r} is not a metric of this run; choose one of: {known}")
 
 
 def train(config: ClvkitConfig, config_path: str | None = None) -> TrainResult:
