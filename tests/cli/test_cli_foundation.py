@@ -44,7 +44,7 @@ def _config(tmp_path: Path, **validation: str) -> Path:
 def test_help_lists_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("config", "data"):
+    for command in ("config", "data", "features", "train", "predict", "serve", "backtest", "report", "compare"):
         assert command in result.output
 
 

@@ -74,7 +74,7 @@ def data_validate(config_path: ConfigOption = None, overrides: SetOption = None)
 @handle_errors
 def data_simulate(
     customers: Annotated[int, typer.Option("--customers", "-n", min=1, help="Number of customers.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Transactions file (.csv or .parquet).")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="PATH", help="Transactions file (.csv or .parquet).")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, identical bytes.")] = 42,
 ) -> None:
     """Simulate transactions from BG/NBD + Gamma-Gamma; save the latent truth beside them."""
@@ -88,9 +88,9 @@ def data_simulate(
 @app.command("features")
 @handle_errors
 def features(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Customer table (.parquet or .csv).")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="PATH", help="Customer table (.parquet or .csv).")],
     config_path: ConfigOption = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Cut-off date (whole day included); default observation_end.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="YYYY-MM-DD", help="Cut-off date (whole day included); default observation_end.")] = None,
     overrides: SetOption = None,
 ) -> None:
     """Build the customer feature table (BTYD summary, RFM, behavioral) as of a date."""
@@ -144,11 +144,11 @@ def train(
 @app.command("predict")
 @handle_errors
 def predict(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model URI, e.g. models:/clvkit-cdnow@champion.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Scores file (.parquet or .csv), written atomically.")],
-    input_path: Annotated[str | None, typer.Option("--input", "-i", help="Transactions or a customer feature table; default: the config's data.source.")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", metavar="URI", help="Model URI, e.g. models:/clvkit-cdnow@champion.")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="PATH", help="Scores file (.parquet or .csv), written atomically.")],
+    input_path: Annotated[str | None, typer.Option("--input", "-i", metavar="PATH", help="Transactions or a customer feature table; default: the config's data.source.")] = None,
     config_path: ConfigOption = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date (default: last transaction date).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="YYYY-MM-DD", help="Score as of this date (default: last transaction date).")] = None,
     overrides: SetOption = None,
 ) -> None:
     """Batch-score customers with a registered scorer."""
@@ -169,7 +169,7 @@ def predict(
 @app.command("serve")
 @handle_errors
 def serve(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model URI, e.g. models:/clvkit-cdnow@champion.")],
+    model: Annotated[str, typer.Option("--model", "-m", metavar="URI", help="Model URI, e.g. models:/clvkit-cdnow@champion.")],
     port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1.")] = 5001,
 ) -> None:
     """Serve a scorer over REST with `mlflow models serve` on 127.0.0.1 (POST /invocations)."""
@@ -187,7 +187,7 @@ def serve(
 def backtest(
     config_path: ConfigOption = None,
     cutoffs: Annotated[int, typer.Option("--cutoffs", "-n", min=1, help="Number of evenly spaced cut-offs.")] = 3,
-    dates: Annotated[str | None, typer.Option("--dates", help="Comma-separated cut-off dates instead of --cutoffs.")] = None,
+    dates: Annotated[str | None, typer.Option("--dates", metavar="YYYY-MM-DD,...", help="Comma-separated cut-off dates instead of --cutoffs.")] = None,
     overrides: SetOption = None,
 ) -> None:
     """Rolling-origin backtest: fit and evaluate at several cut-offs (nested MLflow runs)."""
@@ -206,7 +206,7 @@ def backtest(
 @app.command("compare")
 @handle_errors
 def compare(
-    experiment: Annotated[str, typer.Option("--experiment", "-e", help="MLflow experiment name.")],
+    experiment: Annotated[str, typer.Option("--experiment", "-e", metavar="NAME", help="MLflow experiment name.")],
     metric: Annotated[str, typer.Option("--metric", help="Sort by this metric (higher is better).")] = "clv_gini_norm",
 ) -> None:
     """Print the runs of an experiment with their key metrics side by side, best first."""
@@ -223,7 +223,7 @@ def compare(
 @handle_errors
 def report(
     run_id: Annotated[str, typer.Argument(help="MLflow run id of a training run.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("report.html"),
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="PATH", help="HTML file to write.")] = Path("report.html"),
 ) -> None:
     """Write the run's evaluation report: metrics vs baselines, every plot, segment table (one HTML file)."""
     from clvkit.pipelines.report import render_run_report
