@@ -7,7 +7,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from clvkit.models.scorer import ClvScorer, ScorerSettings, tier_thresholds
 from clvkit.pipelines.evaluate import HoldoutEvaluation, evaluate_holdout
 from clvkit.pipelines.figures import evaluation_figures
 from clvkit.pipelines.fitting import StageModels, fit_stage, value_window_days
-from clvkit.pipelines.ingest import ingest
+from clvkit.pipelines.ingest import effective_columns, ingest
 from clvkit.pipelines.progress import stages
 from clvkit.pipelines.report import render_run_report
 
@@ -144,16 +144,15 @@ def build_scorer(stage: StageModels, config: ClvkitConfig, clv_source: str) -> C
     scorer = ClvScorer(stage.bgnbd, stage.gamma_gamma, stage.churn, settings, value_model, columns)
     clv = scorer.score(stage.table)[schemas.CLV].to_numpy()
     a_share, b_share = config.features.tier_shares
-    thresholds = tier_thresholds(clv, a_share, b_share)
-    settings = ScorerSettings(**{**settings.to_dict(), "tier_thresholds": thresholds})
-    return ClvScorer(stage.bgnbd, stage.gamma_gamma, stage.churn, settings, value_model, columns)
+    scorer.settings = replace(settings, tier_thresholds=tier_thresholds(clv, a_share, b_share))
+    return scorer
 
 
 def log_training(config: ClvkitConfig, config_path: str | None, outcome: TrainingOutcome) -> TrainResult:
     """Log a training outcome as one MLflow run and register its scorer."""
     o = outcome
     frame, reconciliation, fp, cal_stage, served = o.frame, o.reconciliation, o.fingerprint, o.cal_stage, o.served
-    scorer, evaluation, figures, refit = o.scorer, o.evaluation, o.figures, o.refit
+    scorer, evaluation, refit = o.scorer, o.evaluation, o.refit
     mlflow.set_experiment(config.mlflow.experiment)
     run_name = f"{config.mlflow.registered_model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     with mlflow.start_run(run_name=run_name) as run:
@@ -169,17 +168,9 @@ def log_training(config: ClvkitConfig, config_path: str | None, outcome: Trainin
         if config_path:
             mlflow.log_artifact(config_path, "config")
         mlflow.log_dict(reconciliation, "data/reconciliation.json")
-        mlflow.log_metrics(evaluation.metrics)
-        mlflow.log_metrics(_model_param_metrics(cal_stage, "cal"))
-        if refit:
-            mlflow.log_metrics(_model_param_metrics(served, "served"))
         mlflow.log_metrics({"data_rows_read": reconciliation["rows_read"],
                             "data_rows_quarantined": reconciliation["rows_quarantined"]})
-        tracking.log_figures(figures)
-        for name, table in evaluation.tables.items():
-            tracking.log_table(table, f"tables/{name}.csv")
-        if evaluation.predictions is not None:
-            tracking.log_table(evaluation.predictions, "evaluation/holdout_predictions.csv")
+        _log_evaluation(outcome)
         mlflow.log_text(render_run_report(run.info.run_id), "report.html")
         model_uri = _log_model(scorer, served, config, fp)
         registration = tracking.register_with_alias(
@@ -201,9 +192,21 @@ def log_training(config: ClvkitConfig, config_path: str | None, outcome: Trainin
     )
 
 
-def _log_model(scorer: ClvScorer, stage: StageModels, config: ClvkitConfig, fp: tracking.DataFingerprint) -> str:
-    from clvkit.pipelines.ingest import effective_columns
+def _log_evaluation(outcome: TrainingOutcome) -> None:
+    """Holdout metrics, fitted parameters, plots, tables and per-customer holdout predictions."""
+    evaluation = outcome.evaluation
+    mlflow.log_metrics(evaluation.metrics)
+    mlflow.log_metrics(_model_param_metrics(outcome.cal_stage, "cal"))
+    if outcome.refit:
+        mlflow.log_metrics(_model_param_metrics(outcome.served, "served"))
+    tracking.log_figures(outcome.figures)
+    for name, table in evaluation.tables.items():
+        tracking.log_table(table, f"tables/{name}.csv")
+    if evaluation.predictions is not None:
+        tracking.log_table(evaluation.predictions, "evaluation/holdout_predictions.csv")
 
+
+def _log_model(scorer: ClvScorer, stage: StageModels, config: ClvkitConfig, fp: tracking.DataFingerprint) -> str:
     columns, date_format = effective_columns(config.data)
     state = {
         "scorer": scorer.to_dict(),
