@@ -133,8 +133,9 @@ def train(
     for key in ("clv_gini_norm", "baseline_hist_gini_norm", "churn_pr_auc", "baseline_palive_churn_pr_auc"):
         if key in m:
             typer.echo(f"  {key:32s} {m[key]:.4f}")
-    if m.get("models_losing_to_baseline", 0) > 0:
-        typer.echo(f"WARNING: {int(m['models_losing_to_baseline'])} metric(s) lose to the best baseline; see lift_* metrics")
+    if m.get("served_metrics_losing_to_baseline", 0) > 0:
+        typer.echo(f"WARNING: the served models lose to the best baseline on "
+                   f"{int(m['served_metrics_losing_to_baseline'])} metric(s); see the lift_* metrics")
     typer.echo(f"registered {result.registered_model} v{result.version} -> alias {result.alias!r}: {result.alias_reason}")
     typer.echo(f"model: models:/{result.registered_model}@{result.alias}")
     if as_json:

@@ -138,22 +138,43 @@ def _churn_inputs(stage: StageModels, cal: CalibrationHoldout,
 
 
 def _lifts(results: dict[str, float]) -> dict[str, float]:
-    """Relative lift of the served CLV and the churn model over the best baseline, and loss flags."""
-    pairs = []
-    for suffix in VALUE_COMPARED:
-        served = results.get(f"{SERVED_PREFIX}_{suffix}")
-        base = [results[f"{p}_{suffix}"] for p in BASELINE_PREFIXES.values() if f"{p}_{suffix}" in results]
-        if served is not None and base:
-            direction = metrics.metric_direction(f"_{suffix}")
-            best = min(base) if direction == metrics.LOWER else max(base)
-            pairs.append((f"{SERVED_PREFIX}_{suffix}", served, best, direction))
-    for suffix in CHURN_COMPARED:
-        model, base = results.get(f"{CHURN_PREFIX}_{suffix}"), results.get(f"{CHURN_BASELINE_PREFIX}_{suffix}")
-        if model is not None and base is not None:
-            pairs.append((f"{CHURN_PREFIX}_{suffix}", model, base, metrics.metric_direction(f"_{suffix}")))
-    out = {f"lift_{name}": metrics.relative_lift(model, base, d) for name, model, base, d in pairs}
-    losing = [name for name, model, base, d in pairs if metrics.loses_to_baseline(model, base, d)]
-    for name in losing:
-        logger.warning("%s loses to the best baseline", name)
-    out["models_losing_to_baseline"] = float(len(losing))
+    """Relative lift over the best baseline of every CLV model and the churn model, with loss counts.
+
+    ``lift_<model>_<metric>`` (positive: the model is better), ``<model>_metrics_losing`` per
+    model, and ``served_metrics_losing_to_baseline`` for what the scorer serves (CLV and churn).
+    """
+    out: dict[str, float] = {}
+    served_losses: list[str] = []
+    for prefix in (SERVED_PREFIX, *MODEL_PREFIXES.values()):
+        pairs = [(suffix, results[f"{prefix}_{suffix}"], _best_baseline(results, suffix))
+                 for suffix in VALUE_COMPARED if f"{prefix}_{suffix}" in results]
+        losses = _record_lifts(out, prefix, [(sfx, m, b) for sfx, m, b in pairs if b is not None])
+        if prefix == SERVED_PREFIX:
+            served_losses += losses
+    churn_pairs = [(suffix, results[f"{CHURN_PREFIX}_{suffix}"], results[f"{CHURN_BASELINE_PREFIX}_{suffix}"])
+                   for suffix in CHURN_COMPARED
+                   if f"{CHURN_PREFIX}_{suffix}" in results and f"{CHURN_BASELINE_PREFIX}_{suffix}" in results]
+    served_losses += _record_lifts(out, CHURN_PREFIX, churn_pairs)
+    for name in served_losses:
+        logger.warning("served %s loses to the best baseline", name)
+    out["served_metrics_losing_to_baseline"] = float(len(served_losses))
     return out
+
+
+def _best_baseline(results: dict[str, float], suffix: str) -> float | None:
+    values = [results[f"{p}_{suffix}"] for p in BASELINE_PREFIXES.values() if f"{p}_{suffix}" in results]
+    if not values:
+        return None
+    return min(values) if metrics.metric_direction(f"_{suffix}") == metrics.LOWER else max(values)
+
+
+def _record_lifts(out: dict[str, float], prefix: str, pairs: list[tuple[str, float, float]]) -> list[str]:
+    """Write ``lift_<prefix>_<suffix>`` and ``<prefix>_metrics_losing``; return the losing metric names."""
+    losing = []
+    for suffix, model, baseline in pairs:
+        direction = metrics.metric_direction(f"_{suffix}")
+        out[f"lift_{prefix}_{suffix}"] = metrics.relative_lift(model, baseline, direction)
+        if metrics.loses_to_baseline(model, baseline, direction):
+            losing.append(f"{prefix}_{suffix}")
+    out[f"{prefix}_metrics_losing"] = float(len(losing))
+    return losing
