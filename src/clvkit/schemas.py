@@ -33,6 +33,10 @@ T: Final = "T"  # cut-off minus first purchase period, in time_unit
 MONETARY_VALUE: Final = "monetary_value"  # mean spend of repeat periods
 BTYD_COLUMNS: Final = (FREQUENCY, RECENCY, T, MONETARY_VALUE)
 
+#: Gross-margin share of revenue per customer, added to the customer table when the
+#: transactions carry a cost or margin column.
+MARGIN_SHARE: Final = "margin_share"
+
 # --- calibration / holdout ----------------------------------------------------
 FREQUENCY_CAL: Final = "frequency_cal"
 RECENCY_CAL: Final = "recency_cal"

@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 
 from clvkit import schemas
-
-#: Column added to the customer table when the transactions carry cost or margin.
-MARGIN_SHARE = "margin_share"
+from clvkit.schemas import MARGIN_SHARE
 
 
 def customer_margin_share(transactions: pd.DataFrame, cutoff: object) -> pd.Series | None:

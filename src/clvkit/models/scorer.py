@@ -29,9 +29,8 @@ from clvkit.models.churn import ChurnClassifier
 from clvkit.models.clv import discounted_clv
 from clvkit.models.gamma_gamma import GammaGammaModel
 from clvkit.models.value_regressor import ValueRegressor
+from clvkit.schemas import MARGIN_SHARE
 
-#: Per-customer gross-margin share column of the feature table (from a cost/margin column).
-MARGIN_SHARE = "margin_share"
 #: Extra model-derived features given to the churn and value models.
 P_ALIVE_FEATURE = "btyd_p_alive"
 PURCHASES_WINDOW_FEATURE = "btyd_expected_purchases_window"
@@ -142,9 +141,9 @@ class ClvScorer:
         s = self.settings
         f, r, t = _btyd_arrays(table)
         horizon_units = s.horizon_months * DAYS_PER_MONTH / DAYS_PER_TIME_UNIT[s.time_unit]
-        eov = self.gamma_gamma.expected_order_value(f, table[schemas.MONETARY_VALUE].to_numpy())
-        margin = _margin(table, s.margin)
+        margin = customer_margin(table, s.margin)
         btyd = btyd_model_features(table, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
+        eov = btyd[ORDER_VALUE_FEATURE].to_numpy()
         features = supervised_frame(table, btyd)
         clv = self._clv(features, eov, f, r, t, margin)
         churn = self.churn.predict_proba(features[list(self.churn.feature_names_in_)])
@@ -226,7 +225,8 @@ def _btyd_arrays(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     )
 
 
-def _margin(table: pd.DataFrame, default: float) -> np.ndarray | float:
+def customer_margin(table: pd.DataFrame, default: float) -> np.ndarray | float:
+    """Per-customer gross-margin share (``margin_share``, missing ones = ``default``), else ``default``."""
     if MARGIN_SHARE not in table.columns:
         return default
     share = table[MARGIN_SHARE].to_numpy(dtype=float)

@@ -13,6 +13,7 @@ from clvkit.constants import DAYS_PER_TIME_UNIT
 from clvkit.evaluation import baselines, metrics
 from clvkit.features.btyd import CalibrationHoldout
 from clvkit.features.labels import churn_labels
+from clvkit.models.scorer import ORDER_VALUE_FEATURE, P_ALIVE_FEATURE
 from clvkit.pipelines.fitting import StageModels
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ VALUE_COMPARED = ("gini_norm", "spearman", "decile_mape", "top10_capture", "top2
 CHURN_COMPARED = ("roc_auc", "pr_auc", "brier")
 CHURN_PREFIX = "churn"
 CHURN_BASELINE_PREFIX = "baseline_palive_churn"
+#: Column of the holdout predictions with BG/NBD's expected holdout purchases.
+HOLDOUT_PURCHASES = "btyd_holdout_purchases"
 
 
 @dataclass
@@ -41,23 +44,44 @@ class HoldoutEvaluation:
     predictions: pd.DataFrame | None = None
 
 
-def holdout_value_predictions(stage: StageModels, cal: CalibrationHoldout) -> dict[str, np.ndarray]:
-    """Predicted holdout spend per customer from each candidate model and baseline."""
+@dataclass(frozen=True)
+class _HoldoutInputs:
+    """Per-customer model outputs at calibration end, computed once for every metric and plot."""
+
+    table: pd.DataFrame
+    features: pd.DataFrame
+    holdout_purchases: np.ndarray
+
+    @property
+    def expected_order_value(self) -> np.ndarray:
+        return self.features[ORDER_VALUE_FEATURE].to_numpy()
+
+    @property
+    def p_alive(self) -> np.ndarray:
+        return self.features[P_ALIVE_FEATURE].to_numpy()
+
+
+def _holdout_inputs(stage: StageModels, cal: CalibrationHoldout) -> _HoldoutInputs:
     table = stage.table.loc[cal.table.index]
-    f = table[schemas.FREQUENCY].to_numpy()
-    r = table[schemas.RECENCY].to_numpy()
-    t = table[schemas.T].to_numpy()
-    eov = stage.gamma_gamma.expected_order_value(f, table[schemas.MONETARY_VALUE].to_numpy())
-    purchases = stage.bgnbd.expected_purchases(cal.duration_holdout, f, r, t)
-    out = {"btyd": purchases * eov}
+    purchases = stage.bgnbd.expected_purchases(
+        cal.duration_holdout, table[schemas.FREQUENCY].to_numpy(), table[schemas.RECENCY].to_numpy(),
+        table[schemas.T].to_numpy())
+    return _HoldoutInputs(table, stage.supervised_features(table), purchases)
+
+
+def holdout_value_predictions(stage: StageModels, cal: CalibrationHoldout,
+                              inputs: _HoldoutInputs | None = None) -> dict[str, np.ndarray]:
+    """Predicted holdout spend per customer from each candidate model and baseline."""
+    inputs = inputs or _holdout_inputs(stage, cal)
+    table = inputs.table
+    out = {"btyd": inputs.holdout_purchases * inputs.expected_order_value}
     holdout_days = cal.duration_holdout * DAYS_PER_TIME_UNIT[stage.builder.time_unit]
     scale = holdout_days / stage.value_window_days
-    features = stage.supervised_features(table)
     for name, model in (("ml", stage.value_ml), ("hybrid", stage.value_hybrid)):
         if model is not None:
-            out[name] = model.predict(features[list(model.feature_names_in_)]) * scale
+            out[name] = model.predict(inputs.features[list(model.feature_names_in_)]) * scale
     out["historical"] = baselines.historical_spend_baseline(
-        table["total_spend"].to_numpy(), t, cal.duration_holdout
+        table["total_spend"].to_numpy(), table[schemas.T].to_numpy(), cal.duration_holdout
     )
     out["rfm"] = baselines.rfm_score_baseline(
         table["r_score"].to_numpy(), table["f_score"].to_numpy(), table["m_score"].to_numpy()
@@ -69,7 +93,8 @@ def evaluate_holdout(stage: StageModels, cal: CalibrationHoldout, transactions: 
                      policy: str, primary_metric: str, higher_is_better: bool) -> HoldoutEvaluation:
     """All holdout metrics, the CLV choice, tables and figures."""
     actual_spend = cal.table[schemas.SPEND_HOLDOUT].to_numpy()
-    predictions = holdout_value_predictions(stage, cal)
+    inputs = _holdout_inputs(stage, cal)
+    predictions = holdout_value_predictions(stage, cal, inputs)
     results: dict[str, float] = {}
     for name, prefix in {**MODEL_PREFIXES, **BASELINE_PREFIXES}.items():
         if name not in predictions:
@@ -81,15 +106,19 @@ def evaluate_holdout(stage: StageModels, cal: CalibrationHoldout, transactions: 
     chosen, reason = choose_clv_source(results, policy, primary_metric, higher_is_better)
     results.update({k.replace(MODEL_PREFIXES[chosen], SERVED_PREFIX, 1): v
                     for k, v in results.items() if k.startswith(MODEL_PREFIXES[chosen] + "_")})
-    results.update(_purchase_and_spend_metrics(stage, cal))
-    churn_y, churn_p, palive_baseline = _churn_inputs(stage, cal, transactions)
+    results.update(_purchase_and_spend_metrics(inputs, cal))
+    churn_y = churn_labels(transactions, stage.as_of, stage.churn_window_days).reindex(inputs.table.index)
+    churn_y = churn_y.to_numpy().astype(int)
+    churn_p = stage.churn.predict_proba(inputs.features[list(stage.churn.feature_names_in_)])
     results.update(metrics.churn_metrics(churn_y, churn_p, CHURN_PREFIX))
-    results.update(metrics.churn_metrics(churn_y, palive_baseline, CHURN_BASELINE_PREFIX))
+    results.update(metrics.churn_metrics(churn_y, baselines.churn_baseline_from_p_alive(inputs.p_alive),
+                                         CHURN_BASELINE_PREFIX))
     results.update(_lifts(results))
     evaluation = HoldoutEvaluation(results, chosen, reason)
     evaluation.predictions = pd.DataFrame(
         {**{f"pred_{k}": v for k, v in predictions.items()}, "actual_spend_holdout": actual_spend,
-         "churn_probability": churn_p, "churned_in_window": churn_y, "p_alive": 1.0 - palive_baseline},
+         "churn_probability": churn_p, "churned_in_window": churn_y, "p_alive": inputs.p_alive,
+         HOLDOUT_PURCHASES: inputs.holdout_purchases},
         index=cal.table.index,
     )
     return evaluation
@@ -115,26 +144,13 @@ def choose_clv_source(results: dict[str, float], policy: str, primary_metric: st
     return best, f"best holdout {suffix} among candidates ({ranking})"
 
 
-def _purchase_and_spend_metrics(stage: StageModels, cal: CalibrationHoldout) -> dict[str, float]:
-    table = stage.table.loc[cal.table.index]
-    f = table[schemas.FREQUENCY].to_numpy()
-    predicted = stage.bgnbd.expected_purchases(cal.duration_holdout, f, table[schemas.RECENCY].to_numpy(),
-                                               table[schemas.T].to_numpy())
+def _purchase_and_spend_metrics(inputs: _HoldoutInputs, cal: CalibrationHoldout) -> dict[str, float]:
+    f = inputs.table[schemas.FREQUENCY].to_numpy()
     actual = cal.table[schemas.FREQUENCY_HOLDOUT].to_numpy()
-    out = metrics.purchase_metrics(actual, predicted, f)
-    eov = stage.gamma_gamma.expected_order_value(f, table[schemas.MONETARY_VALUE].to_numpy())
-    out.update(metrics.spend_metrics(cal.table[schemas.MONETARY_VALUE_HOLDOUT].to_numpy(), eov, f, actual))
+    out = metrics.purchase_metrics(actual, inputs.holdout_purchases, f)
+    out.update(metrics.spend_metrics(cal.table[schemas.MONETARY_VALUE_HOLDOUT].to_numpy(),
+                                     inputs.expected_order_value, f, actual))
     return out
-
-
-def _churn_inputs(stage: StageModels, cal: CalibrationHoldout,
-                  transactions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    table = stage.table.loc[cal.table.index]
-    features = stage.supervised_features(table)
-    probability = stage.churn.predict_proba(features)
-    labels = churn_labels(transactions, stage.as_of, stage.churn_window_days).reindex(table.index)
-    p_alive = features["btyd_p_alive"].to_numpy()
-    return labels.to_numpy().astype(int), probability, baselines.churn_baseline_from_p_alive(p_alive)
 
 
 def _lifts(results: dict[str, float]) -> dict[str, float]:

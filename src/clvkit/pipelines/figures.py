@@ -12,8 +12,8 @@ from clvkit.data.timeframe import TimeFrame
 from clvkit.evaluation import metrics, plots
 from clvkit.features.btyd import CalibrationHoldout
 from clvkit.models.bgnbd import BetaGeoModel
-from clvkit.models.scorer import ClvScorer
-from clvkit.pipelines.evaluate import HoldoutEvaluation
+from clvkit.models.scorer import ClvScorer, customer_margin
+from clvkit.pipelines.evaluate import HOLDOUT_PURCHASES, HoldoutEvaluation
 from clvkit.pipelines.fitting import StageModels
 
 #: Highest repeat-purchase count shown on its own in count plots; higher counts are pooled.
@@ -34,10 +34,8 @@ def evaluation_figures(
     table = stage.table.loc[cal.table.index]
     f_cal = table[schemas.FREQUENCY].to_numpy()
     unit_days = DAYS_PER_TIME_UNIT[stage.builder.time_unit]
-    predicted_purchases = stage.bgnbd.expected_purchases(
-        cal.duration_holdout, f_cal, table[schemas.RECENCY].to_numpy(), table[schemas.T].to_numpy())
     calibration = metrics.purchases_calibration_table(
-        f_cal, cal.table[schemas.FREQUENCY_HOLDOUT].to_numpy(), predicted_purchases)
+        f_cal, cal.table[schemas.FREQUENCY_HOLDOUT].to_numpy(), preds[HOLDOUT_PURCHASES].to_numpy())
     actual_spend = preds["actual_spend_holdout"].to_numpy()
     served = preds[f"pred_{evaluation.chosen_clv_source}"].to_numpy()
     value_scores = {name.removeprefix("pred_"): preds[name].to_numpy() for name in preds if name.startswith("pred_")}
@@ -76,8 +74,7 @@ def evaluation_figures(
 def segment_table(scorer: ClvScorer, table: pd.DataFrame) -> pd.DataFrame:
     """Customers, margin earned so far, CLV and value at risk per RFM segment and value tier."""
     scores = scorer.score(table)
-    margin = table["margin_share"].fillna(scorer.settings.margin) if "margin_share" in table else scorer.settings.margin
-    scores[CURRENT_VALUE] = table["total_spend"].clip(lower=0.0) * margin
+    scores[CURRENT_VALUE] = table["total_spend"].clip(lower=0.0) * customer_margin(table, scorer.settings.margin)
     return plots.segment_summary(scores, current_value_col=CURRENT_VALUE)
 
 

@@ -97,8 +97,14 @@ def _customer_table(source: str, meta: dict[str, Any], config: ClvkitConfig | No
 
 
 def _is_feature_table(path: str) -> bool:
-    head = read_table(path) if Path(path).suffix.lower() != ".csv" else pd.read_csv(path, nrows=1)
-    return {schemas.FREQUENCY, schemas.RECENCY, schemas.T} <= set(head.columns)
+    """True when the file has the BTYD columns (reads only the header or the Parquet schema)."""
+    if Path(path).suffix.lower() == ".csv":
+        names = set(pd.read_csv(path, nrows=0).columns)
+    else:
+        import pyarrow.parquet as pq
+
+        names = set(pq.ParquetFile(path).schema_arrow.names)
+    return {schemas.FREQUENCY, schemas.RECENCY, schemas.T} <= names
 
 
 def score_in_batches(model: Any, table: pd.DataFrame) -> pd.DataFrame:
