@@ -12,14 +12,14 @@ import mlflow
 import pandas as pd
 
 from clvkit import schemas
-from clvkit.config.models import ClvkitConfig, ColumnMapping, ValidationPolicies
-from clvkit.data.validation import validate_transactions
+from clvkit.config.models import ClvkitConfig, ColumnMapping, DataConfig, ValidationPolicies
 from clvkit.exceptions import UserInputError
 from clvkit.features.builder import FeatureBuilder
 from clvkit.io import tracking
-from clvkit.io.files import read_table, read_transactions_source, write_table
+from clvkit.io.files import read_table, write_table
 from clvkit.io.scorer_model import signature_frame, to_scorer_input
 from clvkit.pipelines.features import customer_table
+from clvkit.pipelines.ingest import ingest
 from clvkit.pipelines.progress import counter
 
 logger = logging.getLogger(__name__)
@@ -58,11 +58,7 @@ def predict(model_uri: str, output: str | Path, input_path: str | None = None,
     source = input_path or (config.data.source if config else None)
     if source is None:
         raise UserInputError("nothing to score: give --input PATH (transactions or a feature table) or --config")
-    table, as_of_used, quarantine = _customer_table(source, meta, config, as_of)
-    quarantine_path = None
-    if quarantine is not None and len(quarantine):
-        quarantine_path = write_table(quarantine, _quarantine_path(Path(output)), index=False)
-        logger.warning("quarantined %s input rows to %s", f"{len(quarantine):,}", quarantine_path)
+    table, as_of_used, quarantine_path = _customer_table(source, meta, config, as_of, _quarantine_path(Path(output)))
     scores = score_in_batches(model, table)
     write_table(scores, output, index=False)
     return _summary(Path(output), scores, as_of_used, quarantine_path)
@@ -73,27 +69,32 @@ def _quarantine_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.quarantine.csv")
 
 
-def _customer_table(source: str, meta: dict[str, Any], config: ClvkitConfig | None,
-                    as_of: dt.date | None) -> tuple[pd.DataFrame, str | None, pd.DataFrame | None]:
+def _customer_table(source: str, meta: dict[str, Any], config: ClvkitConfig | None, as_of: dt.date | None,
+                    quarantine_path: Path) -> tuple[pd.DataFrame, str | None, Path | None]:
     if Path(source).suffix and Path(source).exists() and _is_feature_table(source):
         logger.info("input %s is a customer feature table", source)
         return to_scorer_input(read_table(source)), None, None
-    data = meta["data"]
-    columns = config.data.columns if config and "columns" in config.data.model_fields_set else ColumnMapping(**data["columns"])
-    policies = config.data.validation if config else ValidationPolicies(**data["validation"])
-    raw = read_transactions_source(source, columns)
-    validated = validate_transactions(
-        raw, columns, policies, observation_end=as_of, timezone=config.data.timezone if config else data["timezone"],
-        date_format=(config.data.date_format if config and config.data.date_format else data["date_format"]),
-    )
-    for line in validated.report.summary_lines():
-        logger.info(line)
-    transactions = validated.transactions
+    ingested = ingest(_input_data_config(source, meta["data"], config, as_of, quarantine_path))
+    transactions = ingested.validated.transactions
     as_of = as_of or transactions[schemas.TIMESTAMP].max().date()
     builder = FeatureBuilder.from_dict(meta["feature_builder"])
     logger.info("building features as of %s for %s transactions", as_of, f"{len(transactions):,}")
     table = customer_table(builder, transactions, as_of).rename_axis(schemas.CUSTOMER_ID)
-    return table, str(as_of), validated.quarantine
+    return table, str(as_of), ingested.quarantine_path
+
+
+def _input_data_config(source: str, recorded: dict[str, Any], config: ClvkitConfig | None,
+                       as_of: dt.date | None, quarantine_path: Path) -> DataConfig:
+    """How to read the input: the config's mapping and policies where given, else those recorded with the model."""
+    given = config.data if config else None
+    columns = given.columns if given and "columns" in given.model_fields_set else ColumnMapping(**recorded["columns"])
+    return DataConfig(
+        source=source, columns=columns,
+        validation=given.validation if given else ValidationPolicies(**recorded["validation"]),
+        timezone=given.timezone if given else recorded["timezone"],
+        date_format=(given.date_format if given and given.date_format else recorded["date_format"]),
+        time_unit=recorded["time_unit"], observation_end=as_of, quarantine_path=str(quarantine_path),
+    )
 
 
 def _is_feature_table(path: str) -> bool:
