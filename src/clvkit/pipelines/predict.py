@@ -54,10 +54,10 @@ def load_scorer(model_uri: str) -> tuple[Any, dict[str, Any]]:
 def predict(model_uri: str, output: str | Path, input_path: str | None = None,
             config: ClvkitConfig | None = None, as_of: dt.date | None = None) -> PredictSummary:
     """Score customers from transactions (features built on the fly) or a feature table."""
-    model, meta = load_scorer(model_uri)
     source = input_path or (config.data.source if config else None)
     if source is None:
         raise UserInputError("nothing to score: give --input PATH (transactions or a feature table) or --config")
+    model, meta = load_scorer(model_uri)
     table, as_of_used, quarantine_path = _customer_table(source, meta, config, as_of, _quarantine_path(Path(output)))
     scores = score_in_batches(model, table)
     write_table(scores, output, index=False)
