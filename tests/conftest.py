@@ -25,8 +25,8 @@ def transactions(simulation: Simulation) -> pd.DataFrame:
 
 @pytest.fixture(autouse=True)
 def _restore_mlflow_environment() -> Iterator[None]:
-    """MLflow writes MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI into os.environ; undo it after each test."""
-    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    """MLflow writes its URIs and active experiment into os.environ; undo it after each test."""
+    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
     before = {key: os.environ.get(key) for key in keys}
     yield
     for key, value in before.items():

@@ -48,6 +48,7 @@ def test_report_of_a_run_without_plots(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("no-plots")  # earlier tests leave another store's experiment active
     with mlflow.start_run() as run:
         mlflow.log_metric("x", 1.0)
     with pytest.raises(UserInputError, match=f"run {run.info.run_id} has no plots: it is not a clvkit training run"):
