@@ -8,11 +8,12 @@ DEMO_CONFIG ?= configs/cdnow.yaml
 OUT ?= outputs
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 
-.PHONY: help venv install install-dev demo test lint bench clean
+.PHONY: help venv install install-dev browser demo test test-fast lint bench clean
 
 help:
 	@echo "make demo   - create .venv, install (pinned), train on CDNOW, batch-predict, explain the MLflow UI"
 	@echo "make test   - create .venv, install with dev extras (pinned), run the test suite"
+	@echo "make test-fast - the pure layers only (pytest -m 'not slow'): no training end to end, no servers"
 	@echo "make lint   - ruff"
 	@echo "make bench  - speed/memory benchmarks against lifetimes (writes bench/RESULTS.md)"
 
@@ -26,7 +27,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP_INSTALL) -e ".[dev]"
+	$(PIP_INSTALL) -e ".[dev,spark]"
 	@touch $@
 
 install: $(VENV)/.installed
@@ -45,8 +46,15 @@ demo: install
 	@echo "                   then open http://127.0.0.1:5000"
 	@echo "Serve the model:   $(BIN)/clvkit serve --model models:/clvkit-cdnow@champion --port 5001"
 
-test: install-dev
+# Headless Chromium (Debian package) for the MLflow UI browser test; does nothing when installed.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install-dev browser
 	$(BIN)/python -m pytest -q
+
+test-fast: install-dev
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench

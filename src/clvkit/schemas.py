@@ -52,11 +52,25 @@ P_ALIVE: Final = "p_alive"
 EXPECTED_PURCHASES: Final = "expected_purchases"
 EXPECTED_ORDER_VALUE: Final = "expected_order_value"
 CLV: Final = "clv"
+CLV_P10: Final = "clv_p10"  # lower interval bound of clv (level: clv.interval_levels[0])
+CLV_P90: Final = "clv_p90"  # upper interval bound of clv (level: clv.interval_levels[1])
+CLV_SOURCE: Final = "clv_source"  # which model produced clv
 CHURN_PROBABILITY: Final = "churn_probability"
+CHURN_LOSS_VALUE: Final = "churn_loss_value"  # P(loss) x value if retained (replaces value_at_risk)
+#: Removed output (churn_probability x clv counted attrition twice); kept as a name for old files.
 VALUE_AT_RISK: Final = "value_at_risk"
+CURRENT_VALUE: Final = "current_value"  # gross margin earned up to the cut-off
+CURRENT_VALUE_TRAILING: Final = "current_value_trailing"  # gross margin earned in the trailing window
+VALUE_QUADRANT: Final = "value_quadrant"
 RFM_SEGMENT: Final = "rfm_segment"
 VALUE_TIER: Final = "value_tier"
 SCORER_OUTPUT_COLUMNS: Final = (
-    P_ALIVE, EXPECTED_PURCHASES, EXPECTED_ORDER_VALUE, CLV,
-    CHURN_PROBABILITY, VALUE_AT_RISK, RFM_SEGMENT, VALUE_TIER,
+    P_ALIVE, EXPECTED_PURCHASES, EXPECTED_ORDER_VALUE, CLV, CLV_P10, CLV_P90, CLV_SOURCE,
+    CHURN_PROBABILITY, CHURN_LOSS_VALUE, CURRENT_VALUE, CURRENT_VALUE_TRAILING, VALUE_QUADRANT,
+    VALUE_TIER, RFM_SEGMENT,
+)
+#: Output columns that exist only with money (amounts, or clv.value_per_purchase for count-only logs).
+CLV_FAMILY_COLUMNS: Final = (
+    EXPECTED_ORDER_VALUE, CLV, CLV_P10, CLV_P90, CLV_SOURCE, CHURN_LOSS_VALUE, CURRENT_VALUE,
+    CURRENT_VALUE_TRAILING, VALUE_QUADRANT, VALUE_TIER,
 )

@@ -56,11 +56,15 @@ def test_unknown_timezone() -> None:
         config_from_dict({"data": {"timezone": "Mars/Base"}})
 
 
-def test_amount_or_quantity_and_price() -> None:
-    with pytest.raises(ConfigError, match="map either 'amount' or both 'quantity' and 'unit_price'"):
-        config_from_dict({"data": {"columns": {"amount": None}}})
+def test_amount_or_quantity_and_price_or_count_only() -> None:
+    """Issue 8: amount is optional (a count-only log); quantity + unit_price need no ``amount: null``."""
+    count_only = config_from_dict({"data": {"columns": {"amount": None}}}).data.columns
+    assert count_only.amount is None and not count_only.has_amount
     mapping = ColumnMapping(amount=None, quantity="q", unit_price="p")
-    assert mapping.amount is None
+    assert mapping.amount is None and mapping.has_amount
+    implied = config_from_dict({"data": {"columns": {"quantity": "q", "unit_price": "p"}}}).data.columns
+    assert implied.amount is None and implied.has_amount
+    assert ColumnMapping().amount == "amount"
 
 
 def test_cost_and_margin_exclusive() -> None:

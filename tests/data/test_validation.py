@@ -35,7 +35,7 @@ def test_all_problems_reported_at_once_with_rows_and_fix() -> None:
     assert text.startswith("3 problem(s) in the transactions:")
     assert "[missing_customer_id] column 'cust': 2 row(s) have no customer id (rows 3, 4;" in text
     assert "[invalid_timestamp] column 'when': 1 row(s) have a missing or unparseable timestamp (rows 5;" in text
-    assert "[invalid_amount] column 'amt': 2 row(s) have a non-numeric, NaN or infinite amount (rows 6, 7;" in text
+    assert "[invalid_amount] column 'amt': 2 row(s) have a non-numeric, NaN, infinite or implausible amount (|amount| > 1e+12, data.validation.max_abs_amount) (rows 6, 7;" in text
     assert "set data.validation.invalid_amount: quarantine" in text
     assert "not a date" in text  # the offending row is shown
 
@@ -57,7 +57,7 @@ def test_each_class_error_message(policy: str, message: str) -> None:
 
 def test_examples_capped_at_five_rows_with_count() -> None:
     raw = pd.DataFrame({"cust": ["a"] * 8, "when": ["2024-01-01"] * 8, "amt": ["x"] * 8})
-    with pytest.raises(DataValidationError, match=r"8 row\(s\) have a non-numeric, NaN or infinite amount \(rows 1, 2, 3, 4, 5, \.\.\.;"):
+    with pytest.raises(DataValidationError, match=r"8 row\(s\) have a non-numeric, NaN, infinite or implausible amount \(.*\) \(rows 1, 2, 3, 4, 5, \.\.\.;"):
         validate_transactions(raw, MAPPING, ValidationPolicies())
 
 
@@ -72,7 +72,7 @@ def test_reconciliation_with_every_kind_of_bad_row() -> None:
         "after_observation_end": 1, "zero_amount": 1, "negative_amount": 2,
     }
     assert len(result.quarantine) == report.rows_quarantined == 10
-    assert set(result.quarantine["reason"]) == set(ROW_CLASSES)
+    assert set(result.quarantine["reason"]) == set(ROW_CLASSES) - {"after_as_of"}
     assert result.quarantine["source_row"].tolist() == [3, 4, 5, 6, 7, 8, 9, 10, 11, 13]
     assert report.to_dict()["reconciles"] is True
 
@@ -147,3 +147,51 @@ def test_ids_are_text_and_keep_leading_zeros() -> None:
     raw = pd.DataFrame({"cust": ["007", " 008 "], "when": ["2024-01-01", "2024-01-02"], "amt": [1, 2]})
     result = validate_transactions(raw, MAPPING, ValidationPolicies())
     assert result.transactions["customer_id"].tolist() == ["007", "008"]
+
+
+def test_implausible_and_non_finite_amounts_are_invalid_with_rows_named() -> None:
+    """Issue 11: amounts of 1e300 scored a CLV of 9.4e299; now they are invalid_amount rows."""
+    raw = pd.DataFrame({"cust": ["a", "b", "c", "d"], "when": ["2024-01-01"] * 4,
+                        "amt": ["10", "1e300", "-2e12", "inf"]})
+    with pytest.raises(DataValidationError) as info:
+        validate_transactions(raw, MAPPING, ValidationPolicies())
+    text = str(info.value)
+    assert ("[invalid_amount] column 'amt': 3 row(s) have a non-numeric, NaN, infinite or implausible amount "
+            "(|amount| > 1e+12, data.validation.max_abs_amount) (rows 2, 3, 4;") in text
+    assert "1e300" in text
+    tight = ValidationPolicies(invalid_amount="quarantine", max_abs_amount=5)
+    result = validate_transactions(raw, MAPPING, tight)
+    assert result.report.quarantined == {"invalid_amount": 4}
+    assert result.quarantine["source_row"].tolist() == [1, 2, 3, 4]
+
+
+def test_count_only_log_has_no_amount_column() -> None:
+    """Issue 8: a log with customer and date only; the amount classes do not apply."""
+    raw = pd.DataFrame({"cust": ["a", "a", "b"], "when": ["2024-01-01", "2024-01-05", "2024-01-02"]})
+    mapping = ColumnMapping(customer_id="cust", timestamp="when", amount=None)
+    result = validate_transactions(raw, mapping, ValidationPolicies())
+    assert list(result.transactions.columns) == ["customer_id", "timestamp"]
+    assert result.report.rows_used == 3 and result.report.reconciles
+
+
+def test_quantity_and_price_without_amount_key() -> None:
+    raw = pd.DataFrame({"cust": ["a"], "when": ["2024-01-01"], "q": [2], "p": [1.25]})
+    mapping = ColumnMapping.model_validate({"customer_id": "cust", "timestamp": "when", "quantity": "q",
+                                            "unit_price": "p"})
+    assert validate_transactions(raw, mapping, ValidationPolicies()).transactions["amount"].tolist() == [2.5]
+
+
+def test_missing_amount_column_suggests_count_only() -> None:
+    raw = pd.DataFrame({"cust": ["a"], "when": ["2024-01-01"]})
+    with pytest.raises(DataValidationError, match=r"set data\.columns\.amount: null"):
+        validate_transactions(raw, MAPPING, ValidationPolicies())
+
+
+def test_rows_after_as_of_are_their_own_class() -> None:
+    raw = pd.DataFrame({"cust": ["a", "b", "c"], "when": ["2024-01-01", "2024-01-31 23:59", "2031-05-05"],
+                        "amt": [1, 2, 3]})
+    result = validate_transactions(raw, MAPPING, ValidationPolicies(), as_of="2024-01-31")
+    assert result.report.quarantined == {"after_as_of": 1}
+    assert result.quarantine["source_row"].tolist() == [3]
+    with pytest.raises(DataValidationError, match=r"\[after_as_of\] .* are dated after the scoring date as_of \(2024-01-31\)"):
+        validate_transactions(raw, MAPPING, ValidationPolicies(after_as_of="error"), as_of="2024-01-31")

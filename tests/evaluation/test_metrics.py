@@ -15,6 +15,7 @@ from scipy.stats import spearmanr
 from sklearn import metrics as skm
 
 from clvkit.evaluation import metrics as m
+from clvkit.evaluation import registry
 
 # --- naive reference implementations (written independently of the module) ------------
 
@@ -89,13 +90,13 @@ def test_mae_rmse_match_sklearn():
 
 
 def test_cumulative_error_pct_hand_example():
-    assert m.cumulative_error_pct([1, 2, 3], [2, 3, 4]) == pytest.approx(50.0)
-    assert m.cumulative_error_pct([1, 2, 3], [1, 1, 1]) == pytest.approx(-50.0)
+    assert m.purchase_metrics([1, 2, 3], [2, 3, 4], [0, 0, 0])["purchases_cum_error_pct"] == pytest.approx(50.0)
+    assert m.purchase_metrics([1, 2, 3], [1, 1, 1], [0, 0, 0])["purchases_cum_error_pct"] == pytest.approx(-50.0)
 
 
 def test_cumulative_error_pct_nan_without_purchases(caplog):
     with caplog.at_level(logging.WARNING):
-        assert math.isnan(m.cumulative_error_pct([0, 0], [1, 1]))
+        assert math.isnan(m.purchase_metrics([0, 0], [1, 1], [0, 0])["purchases_cum_error_pct"])
     assert "undefined" in caplog.text
 
 
@@ -378,28 +379,42 @@ def test_churn_metrics_names(churn_data):
 # --- registry and lift --------------------------------------------------------------
 
 
-def test_every_assembled_metric_has_definition_and_direction(churn_data):
+def test_every_assembled_metric_is_in_the_registry(churn_data):
     y, p = churn_data
     rng = np.random.default_rng(9)
     names = [
         *m.purchase_metrics([0, 1, 2], [0, 1, 2], [0, 1, 2]),
         *m.spend_metrics([1.0], [1.0], [1], [1]),
         *m.value_metrics(rng.gamma(1, 1, 50), rng.random(50), "clv"),
+        *m.value_metrics(rng.gamma(1, 1, 50), rng.random(50), "baseline_rfm"),
         *m.churn_metrics(y, p, "churn"),
     ]
     for name in names:
-        assert m.metric_definition(name)
-        assert m.metric_direction(name) in m.DIRECTIONS
+        spec = registry.metric_spec(name)
+        assert spec.definition and spec.label and spec.group in {"purchases", "spend", "value", "churn"}
+        assert m.metric_direction(name) == spec.direction in m.DIRECTIONS
     assert m.metric_direction("clv_gini_norm") == m.HIGHER
-    assert m.metric_direction("clv_decile_mape") == m.LOWER
+    assert m.metric_direction("baseline_rfm_decile_mape") == m.LOWER
     assert m.metric_direction("clv_aggregate_error_pct") == m.CLOSER_TO_ZERO
+    assert m.metric_direction("_brier") == m.LOWER  # a bare suffix, as the lift code asks
+    assert registry.group_keys("churn") == ("roc_auc", "pr_auc", "brier", "ece", "top_decile_lift")
+    assert [k for k in registry.group_keys("value")] == [n.removeprefix("clv_") for n in names if n.startswith("clv_")]
 
 
-def test_unknown_metric_direction_and_definition():
-    with pytest.raises(ValueError, match="no direction is known for metric 'foo'"):
-        m.metric_direction("foo")
-    with pytest.raises(KeyError, match="no definition for metric 'foo'"):
-        m.metric_definition("foo")
+def test_unknown_metric_names_are_refused_with_the_known_ones():
+    for name in ("foo", "gini_norm", "_gini_norm_x", "clv_gini", "lift_clv"):
+        assert registry.find_metric(name) is None
+    with pytest.raises(ValueError, match=r"unknown metric 'clv_gini'; known metrics: purchases_mae, .*clv_gini_norm"):
+        m.metric_direction("clv_gini")
+    with pytest.raises(ValueError, match="unknown metric group 'sales'"):
+        registry.group_keys("sales")
+
+
+def test_longest_suffix_wins():
+    # "clv_top10_capture" must not resolve through a shorter suffix
+    assert registry.metric_spec("clv_ml_top10_capture").key == "top10_capture"
+    assert registry.metric_spec("purchases_mae").group == "purchases"
+    assert registry.find_metric("x_purchases_mae") is None  # fixed names are not prefixed
 
 
 def test_relative_lift_and_loses():
@@ -414,18 +429,3 @@ def test_relative_lift_and_loses():
     assert not m.loses_to_baseline(math.nan, 10.0, m.LOWER)
     with pytest.raises(ValueError, match="direction must be one of"):
         m.relative_lift(1.0, 1.0, "up")
-
-
-def test_lift_over_baseline_table():
-    model = {"clv_gini_norm": 0.5, "clv_decile_mape": 30.0, "clv_aggregate_error_pct": -2.0, "only_model": 1.0}
-    baseline = {"clv_gini_norm": 0.6, "clv_decile_mape": 40.0, "clv_aggregate_error_pct": 4.0}
-    table = m.lift_over_baseline(model, baseline)
-    assert list(table.index) == ["clv_gini_norm", "clv_decile_mape", "clv_aggregate_error_pct"]
-    assert list(table.columns) == [m.MODEL, m.BASELINE, m.DIRECTION, m.RELATIVE_LIFT, m.LOSES]
-    assert table[m.LOSES].tolist() == [True, False, False]
-    assert table.loc["clv_decile_mape", m.RELATIVE_LIFT] == pytest.approx(0.25)
-    assert table.loc["clv_gini_norm", m.RELATIVE_LIFT] == pytest.approx(-1 / 6)
-    flipped = m.lift_over_baseline({"x": 1.0}, {"x": 2.0}, higher_is_better=False)
-    assert not flipped.loc["x", m.LOSES]
-    per_metric = m.lift_over_baseline({"x": 1.0}, {"x": 2.0}, higher_is_better={"x": True})
-    assert per_metric.loc["x", m.LOSES]

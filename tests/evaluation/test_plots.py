@@ -151,15 +151,17 @@ def test_segment_summary():
             schemas.VALUE_TIER: ["A", "B", "A", "C"],
             "spend": [100.0, 50.0, 80.0, 5.0],
             schemas.CLV: [300.0, 40.0, 200.0, 10.0],
-            schemas.VALUE_AT_RISK: [30.0, 20.0, 10.0, 9.0],
+            schemas.CHURN_LOSS_VALUE: [30.0, 20.0, 10.0, 9.0],
         }
     )
     before = df.copy()
     out = plots.segment_summary(df, schemas.RFM_SEGMENT, schemas.VALUE_TIER, current_value_col="spend")
     pd.testing.assert_frame_equal(df, before)
     assert list(out.columns) == [
-        plots.GROUPING, plots.GROUP, plots.CUSTOMERS, plots.CURRENT_VALUE, plots.CLV, plots.VALUE_AT_RISK, plots.CLV_SHARE,
+        plots.GROUPING, plots.GROUP, plots.CUSTOMERS, plots.CURRENT_VALUE, plots.CLV, plots.CHURN_LOSS,
+        plots.CLV_SHARE, plots.CHURN_LOSS_SHARE,
     ]
+    assert set(out[plots.GROUPING]) == {schemas.RFM_SEGMENT, schemas.VALUE_TIER}  # no quadrant column: no block
     segments = out[out[plots.GROUPING] == schemas.RFM_SEGMENT]
     assert segments[plots.GROUP].tolist() == ["champions", "at risk", "(missing)"]
     assert segments[plots.CUSTOMERS].tolist() == [2, 1, 1]
@@ -167,7 +169,27 @@ def test_segment_summary():
     assert segments[plots.CURRENT_VALUE].tolist() == [180.0, 50.0, 5.0]
     tiers = out[out[plots.GROUPING] == schemas.VALUE_TIER]
     assert tiers[plots.GROUP].tolist() == ["A", "B", "C"]
-    assert tiers[plots.VALUE_AT_RISK].tolist() == [40.0, 20.0, 9.0]
+    assert tiers[plots.CHURN_LOSS].tolist() == [40.0, 20.0, 9.0]
     assert tiers[plots.CLV_SHARE].sum() == pytest.approx(1.0)
+    assert tiers[plots.CHURN_LOSS_SHARE].sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match=r"df lacks column\(s\) \['margin'\]"):
         plots.segment_summary(df, schemas.RFM_SEGMENT, schemas.VALUE_TIER, current_value_col="margin")
+
+
+def test_value_at_risk_summary_leads_with_the_top_customers():
+    loss = np.array([50.0, 20.0, 10.0, 5.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0])  # total 100
+    df = pd.DataFrame({
+        schemas.RFM_SEGMENT: ["Can't lose"] * 2 + ["Lost"] * 8, schemas.VALUE_TIER: ["A"] * 5 + ["C"] * 5,
+        schemas.VALUE_QUADRANT: ["Stars", "Fading"] * 5, schemas.CURRENT_VALUE: np.arange(10.0),
+        schemas.CLV: loss / 2, schemas.CHURN_LOSS_VALUE: loss,
+    })
+    out = plots.value_at_risk_summary(df)
+    top = out.iloc[0]
+    assert top[plots.GROUPING] == "top customers" and top[plots.CUSTOMERS] == 1
+    assert top[plots.CHURN_LOSS_SHARE] == pytest.approx(0.5)
+    assert plots.churn_loss_concentration(loss, 0.2) == pytest.approx(0.7)
+    assert list(out[plots.GROUPING].unique()) == ["top customers", schemas.VALUE_QUADRANT, schemas.RFM_SEGMENT,
+                                                  schemas.VALUE_TIER]
+    quadrants = out[out[plots.GROUPING] == schemas.VALUE_QUADRANT]
+    assert quadrants[plots.GROUP].tolist() == ["Stars", "Fading"]  # by churn-loss value: 69 vs 31
+    assert quadrants[plots.CHURN_LOSS].tolist() == [69.0, 31.0]

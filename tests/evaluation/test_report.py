@@ -99,3 +99,19 @@ def test_output_is_deterministic(pngs: dict[str, bytes]):
     args = ("t", {"a": 1}, {"m": {"x_mae": 1.0}, "b": {"x_mae": 0.5}}, pngs, {})
     assert report.render_html_report(*args) == report.render_html_report(*args)
     assert "x_mae" in report.render_html_report(*args)
+
+
+def test_value_at_risk_section(pngs: dict[str, bytes]):
+    loss = np.array([50.0, 20.0, 10.0, 5.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0])
+    scores = pd.DataFrame({
+        "rfm_segment": ["Can't lose"] * 2 + ["Lost"] * 8, "value_tier": ["A"] * 5 + ["C"] * 5,
+        "value_quadrant": ["Stars", "Fading"] * 5, "current_value": np.arange(10.0), "clv": loss / 2,
+        "churn_loss_value": loss,
+    })
+    tables = {"value_at_risk": plots.value_at_risk_summary(scores), "deciles": pd.DataFrame({"x": [1.0]})}
+    page = report.render_html_report("t", {}, {}, pngs, tables)
+    section = page[page.index('<section id="value-at-risk">'):page.index('<section id="plots">')]
+    assert "<h2>Where the value at risk is</h2>" in section
+    assert "(1 customers) hold <strong>50.0%</strong> of the total churn-loss value" in section
+    assert "t lose</td>" in section and "Stars" in section
+    assert page.count("<h3>value_at_risk</h3>") == 0 and "<h3>deciles</h3>" in page

@@ -30,7 +30,8 @@ def test_init_stores_params_verbatim_without_validation() -> None:
                              tier_shares=(2, 1))  # type: ignore[arg-type]
     params = builder.get_params()
     assert params == {"time_unit": "fortnight", "trailing_windows_days": [-1], "rfm_segments": segments,
-                      "tier_shares": (2, 1)}
+                      "tier_shares": (2, 1), "margin": 1.0, "current_value_window_days": 365,
+                      "rfm_recency_days": None, "rfm_cycle_multiples": (0.5, 1.0, 2.0, 4.0)}
     assert params["rfm_segments"] is segments
 
 
@@ -56,7 +57,8 @@ def test_columns_and_values(rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd
     assert list(table.columns[:4]) == list(schemas.BTYD_COLUMNS)
     assert list(table.columns[4:10]) == ["r_score", "f_score", "m_score", "rfm_score", "rfm_segment",
                                          "historical_value_tier"]
-    assert list(table.columns[10:]) == list(behaviour.columns)
+    assert list(table.columns[10:-2]) == list(behaviour.columns)
+    assert list(table.columns[-2:]) == ["current_value", "current_value_trailing"]
     assert builder.feature_names_out_ == list(table.columns)
     assert list(builder.get_feature_names_out()) == list(table.columns)
     pd.testing.assert_frame_equal(table[list(schemas.BTYD_COLUMNS)], btyd)
@@ -177,3 +179,82 @@ def test_shuffled_rows_same_table(rich: pd.DataFrame, fitted: tuple[FeatureBuild
     for col in ("r_score", "f_score", "m_score", "rfm_score", "rfm_segment", "historical_value_tier"):
         assert again[col].equals(table[col]), col
     pd.testing.assert_frame_equal(again, table, rtol=1e-12)
+
+
+# --- current value, count-only logs, RFM on CDNOW ----------------------------------------
+
+
+def _hand_made(extra: dict[str, list[float]] | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "b"],
+        "timestamp": pd.to_datetime(["2020-01-10", "2020-06-01", "2020-12-20", "2019-03-01", "2020-12-31"]),
+        "amount": [100.0, 50.0, -20.0, 40.0, 10.0],
+    })
+    for name, values in (extra or {}).items():
+        frame[name] = values
+    return frame
+
+
+def test_current_value_lifetime_and_trailing_window() -> None:
+    tx = _hand_made()
+    table = FeatureBuilder(margin=0.4, current_value_window_days=200).fit_transform(tx, "2020-12-31")
+    # a: (100 + 50 - 20) x 0.4 lifetime; trailing 200 days = (2020-06-14, 2020-12-31]: -20 x 0.4 -> floored at 0
+    assert table.loc["a", "current_value"] == pytest.approx(52.0)
+    assert table.loc["a", "current_value_trailing"] == 0.0
+    assert table.loc["b", "current_value"] == pytest.approx(20.0)
+    assert table.loc["b", "current_value_trailing"] == pytest.approx(4.0)
+    # rows after the cut-off are not counted
+    early = FeatureBuilder(margin=0.4, current_value_window_days=100).fit_transform(tx, "2020-06-01")
+    assert early.loc["a", "current_value"] == pytest.approx(60.0)
+    assert early.loc["a", "current_value_trailing"] == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected_a"),
+    [({"cost": [60.0, 20.0, -12.0, 10.0, np.nan]}, 100 - 60 + 50 - 20 - 20 + 12),
+     ({"margin": [0.5, 0.2, 0.5, 0.5, np.nan]}, 50 + 10 - 10)],
+)
+def test_current_value_from_cost_or_margin_column(extra: dict[str, list[float]], expected_a: float) -> None:
+    table = FeatureBuilder(margin=0.3).fit_transform(_hand_made(extra), "2020-12-31")
+    assert table.loc["a", "current_value"] == pytest.approx(expected_a)
+    # b's second row has no cost/margin: the default share applies to it
+    first_b = 40.0 - 10.0 if "cost" in extra else 40.0 * 0.5
+    assert table.loc["b", "current_value"] == pytest.approx(first_b + 10.0 * 0.3)
+
+
+def test_count_only_transactions(rich: pd.DataFrame) -> None:
+    counts = rich.drop(columns=["amount"])
+    builder = FeatureBuilder(time_unit="W", trailing_windows_days=(30, 90))
+    table = builder.fit_transform(counts, CUTOFF)
+    assert builder.has_amount_ is False
+    full = FeatureBuilder(time_unit="W", trailing_windows_days=(30, 90)).fit_transform(rich, CUTOFF)
+    assert list(table.columns[:4]) == list(schemas.BTYD_COLUMNS)
+    assert (table["monetary_value"] == 0.0).all()
+    pd.testing.assert_frame_equal(table[["frequency", "recency", "T"]], full[["frequency", "recency", "T"]])
+    for gone in ("m_score", "historical_value_tier", "current_value", "current_value_trailing", "total_spend",
+                 "spend_30d", "spend_trend_90d", "avg_order_value", "returns_share"):
+        assert gone not in table.columns, gone
+    assert (table["f_score"] == full["f_score"]).all() and (table["r_score"] == full["r_score"]).all()
+    assert table["rfm_score"].str.fullmatch(r"[1-5]{2}").all()
+    assert not counts.columns.str.contains("amount").any()  # the caller's frame is not changed
+    rebuilt = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
+    assert rebuilt.has_amount_ is False
+    pd.testing.assert_frame_equal(rebuilt.transform(counts, CUTOFF), table)
+
+
+def test_cdnow_former_top_customers_are_at_risk_not_loyal(cdnow: pd.DataFrame) -> None:
+    """Former top customers (>= 3 purchase days, top-20 % spend, quiet > 180 days) on CDNOW.
+
+    With quantile recency edges 1,142 of these 1,175 were "Loyal"; with cycle-based recency
+    (cycle = 82.5 days) and M in the map: 716 "At risk", 459 "Can't lose", none "Loyal".
+    """
+    builder = FeatureBuilder(time_unit="W")
+    table = builder.fit_transform(cdnow, "1998-06-30")
+    assert builder.rfm_cycle_days_ == pytest.approx(82.5)
+    top = ((table["n_purchase_days"] >= 3) & (table["total_spend"] >= table["total_spend"].quantile(0.8))
+           & (table["days_since_last_purchase"] > 180))
+    counts = table.loc[top, "rfm_segment"].value_counts().to_dict()
+    assert int(top.sum()) == 1_175
+    assert counts == {"At risk": 716, "Can't lose": 459}
+    # "Lost" no longer holds big spenders
+    assert not ((table["rfm_segment"] == "Lost") & (table["m_score"] == 5)).any()

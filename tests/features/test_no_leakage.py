@@ -69,7 +69,9 @@ def test_rfm_and_builder_ignore_future_rows(rich: pd.DataFrame, with_future: pd.
     assert a_builder.tier_thresholds_ == b_builder.tier_thresholds_
     a = a_builder.transform(rich, CUTOFF)
     pd.testing.assert_frame_equal(b_builder.transform(with_future, CUTOFF), a)
-    scores = rfm_scores(a["days_since_last_purchase"], a["n_purchase_days"], a["spend_per_purchase_day"])
+    assert a_builder.rfm_cycle_days_ == b_builder.rfm_cycle_days_
+    scores = rfm_scores(a["days_since_last_purchase"], a["n_purchase_days"], a["spend_per_purchase_day"],
+                        cycle_days=a_builder.rfm_cycle_days_)
     pd.testing.assert_frame_equal(scores, a[["r_score", "f_score", "m_score", "rfm_score"]])
 
 

@@ -11,6 +11,8 @@ import pytest
 from clvkit.features.rfm import (
     DEFAULT_SEGMENTS,
     RFMEdges,
+    fm_scores,
+    purchase_cycle_days,
     rfm_scores,
     rfm_segments,
     segment_table,
@@ -37,15 +39,65 @@ def _scores(t: pd.DataFrame, edges: RFMEdges | None = None) -> pd.DataFrame:
     return rfm_scores(t["recency"], t["frequency"], t["monetary"], edges)
 
 
-def test_scores_are_quintiles(table: pd.DataFrame) -> None:
+def test_f_and_m_on_repeat_customers_r_on_cycle_days(table: pd.DataFrame) -> None:
     s = _scores(table)
     assert list(s.columns) == ["r_score", "f_score", "m_score", "rfm_score"]
-    for col in ("r_score", "m_score"):
-        counts = s[col].value_counts()
-        assert set(counts.index) == {1, 2, 3, 4, 5}
-        assert counts.between(150, 250).all(), counts  # about 200 each without heavy ties
+    repeat = table["frequency"] > 1
+    assert (s.loc[~repeat, "f_score"] == 1).all() and (s.loc[repeat, "f_score"] >= 2).all()
+    m_repeat = s.loc[repeat, "m_score"].value_counts()
+    assert set(m_repeat.index) == {1, 2, 3, 4, 5}
+    assert m_repeat.between(0.15 * repeat.sum(), 0.25 * repeat.sum()).all(), m_repeat  # quintiles of repeaters
+    edges = RFMEdges.fit(table["recency"], table["frequency"], table["monetary"])
+    assert edges.recency == (15.0, 30.0, 60.0, 120.0)  # default 30-day cycle x (0.5, 1, 2, 4)
+    assert edges.frequency == (1.0, *np.quantile(table.loc[repeat, "frequency"], [0.25, 0.5, 0.75]))
     assert (s["rfm_score"] == s["r_score"].astype(str) + s["f_score"].astype(str)
             + s["m_score"].astype(str)).all()
+
+
+def test_recency_edges_from_cycle_or_configured() -> None:
+    edges = RFMEdges.fit([1.0], [1.0], [1.0], cycle_days=40.0)
+    assert edges.recency == (20.0, 40.0, 80.0, 160.0)
+    edges = RFMEdges.fit([1.0], [1.0], [1.0], cycle_days=40.0, cycle_multiples=(1, 2, 3, 4))
+    assert edges.recency == (40.0, 80.0, 120.0, 160.0)
+    edges = RFMEdges.fit([1.0], [1.0], [1.0], cycle_days=40.0, recency_days=(7, 30, 90, 365))
+    assert edges.recency == (7.0, 30.0, 90.0, 365.0)
+    with pytest.raises(ValueError, match=r"features.rfm_recency_days must be 4 non-negative, non-decreasing"):
+        RFMEdges.fit([1.0], [1.0], [1.0], recency_days=(30, 7, 90, 365))
+    assert purchase_cycle_days([np.nan, 10.0, 20.0, 90.0]) == 20.0
+    assert purchase_cycle_days([np.nan]) == 30.0
+
+
+def test_segment_of_hand_made_customers() -> None:
+    """Pinned segments: cycle 30 days -> R edges 15/30/60/120 days; F edges 1/2/3/5; M edges below."""
+    edges = RFMEdges(recency=(15, 30, 60, 120), frequency=(1, 2, 3, 5), monetary=(20, 40, 60, 80))
+    customers = pd.DataFrame.from_records([
+        # name, days since last purchase, purchase days, spend per purchase day, segment
+        ("frequent big spender, bought last week", 7, 12, 150.0, "Champions"),
+        ("frequent big spender, quiet 200 days", 200, 12, 150.0, "Can't lose"),
+        ("frequent big spender, quiet 90 days", 90, 12, 150.0, "Can't lose"),
+        ("frequent cheap buyer, quiet 200 days", 200, 12, 10.0, "At risk"),
+        ("regular, mid spend, quiet 200 days", 200, 4, 50.0, "At risk"),
+        ("regular, bought 3 weeks ago", 21, 6, 70.0, "Loyal"),
+        ("regular, bought 45 days ago", 45, 6, 70.0, "Loyal"),
+        ("one big purchase, yesterday", 1, 1, 500.0, "Potential loyalist"),
+        ("one small purchase, yesterday", 1, 1, 5.0, "New"),
+        ("one small purchase, 3 weeks ago", 21, 1, 5.0, "Promising"),
+        ("one small purchase, 45 days ago", 45, 1, 5.0, "About to sleep"),
+        ("one big purchase, a year ago", 365, 1, 500.0, "Hibernating"),
+        ("one small purchase, a year ago", 365, 1, 5.0, "Lost"),
+        ("two small purchases, 45 days ago", 45, 2, 30.0, "About to sleep"),
+        ("three mid purchases, 45 days ago", 45, 3, 50.0, "Need attention"),
+    ], columns=["name", "recency", "frequency", "monetary", "segment"]).set_index("name")
+    s = _scores(customers, edges)
+    segments = rfm_segments(s["r_score"], s["f_score"], m_score=s["m_score"])
+    assert segments.to_dict() == customers["segment"].to_dict()
+    # without amounts (count-only) the segment uses F alone
+    assert rfm_segments(s["r_score"], s["f_score"]).loc["one big purchase, yesterday"] == "New"
+
+
+def test_fm_score_lifts_f_by_at_most_one_step() -> None:
+    assert list(fm_scores([1, 1, 2, 3, 5, 5], [5, 1, 5, 5, 1, 5])) == [2, 1, 3, 4, 3, 5]
+    assert list(fm_scores([1, 4], None)) == [1, 4]
 
 
 def test_more_recent_gets_higher_r_score(table: pd.DataFrame) -> None:
@@ -71,18 +123,21 @@ def test_shuffle_invariant(table: pd.DataFrame) -> None:
 
 def test_edges_learnt_on_one_table_applied_to_another(table: pd.DataFrame) -> None:
     fit, other = table.iloc[:600], table.iloc[600:]
-    edges = RFMEdges.fit(fit["recency"], fit["frequency"], fit["monetary"])
+    edges = RFMEdges.fit(fit["recency"], fit["frequency"], fit["monetary"], cycle_days=45.0)
     applied = _scores(other, edges)
-    assert edges.recency == tuple(np.quantile(fit["recency"], [0.2, 0.4, 0.6, 0.8]))
+    repeat = fit["frequency"] > 1
+    np.testing.assert_allclose(edges.monetary, np.quantile(fit.loc[repeat, "monetary"], [0.2, 0.4, 0.6, 0.8]))
     pd.testing.assert_frame_equal(applied, _scores(table, edges).loc[other.index])
     assert RFMEdges.from_dict(edges.to_dict()) == edges
 
 
 def test_edges_errors(table: pd.DataFrame) -> None:
-    with pytest.raises(ValueError, match="cannot learn RFM recency edges from an empty table"):
+    with pytest.raises(ValueError, match="cannot learn RFM frequency edges from an empty table"):
         RFMEdges.fit([], [], [])
     with pytest.raises(ValueError, match="RFM monetary values must be finite numbers"):
         RFMEdges.fit([1.0], [1.0], [np.nan])
+    with pytest.raises(ValueError, match="RFM purchase cycle must be a positive number of days"):
+        RFMEdges.fit([1.0], [1.0], [1.0], cycle_days=0.0)
     with pytest.raises(ValueError, match=r"RFM edges \['frequency'\] must be 4 non-decreasing numbers"):
         RFMEdges.from_dict({"recency": [1, 2, 3, 4], "frequency": [3, 2, 1, 0], "monetary": [1, 2, 3, 4]})
     with pytest.raises(ValueError, match="RFM edges need lists 'recency', 'frequency', 'monetary'"):

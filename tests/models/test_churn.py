@@ -52,8 +52,11 @@ def fitted(split) -> ChurnClassifier:
 def test_discriminates_and_is_calibrated(split, calibration) -> None:
     X, y, X_test, y_test = split
     model = ChurnClassifier(calibration=calibration).fit(X, y)
-    p = model.predict_proba(X_test)
-    assert p.shape == (len(X_test),) and np.all((p >= 0) & (p <= 1))
+    proba = model.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    p = proba[:, 1]
+    assert np.all((p >= 0) & (p <= 1))
     assert roc_auc_score(y_test, p) > MIN_AUC
     assert p.mean() == pytest.approx(y_test.mean(), abs=BASE_RATE_ATOL)
 
@@ -105,7 +108,8 @@ def test_serialisation_round_trip_gives_identical_predictions(fitted: ChurnClass
     assert restored.get_params() == fitted.get_params()
     assert restored.best_iteration_ == fitted.best_iteration_
     pd.testing.assert_frame_equal(restored.reliability_table_, fitted.reliability_table_, check_dtype=False)
-    assert ChurnClassifier.from_dict(state, booster.encode()).predict_proba(X_test).shape == (len(X_test),)
+    assert ChurnClassifier.from_dict(state, booster.encode()).predict_proba(X_test).shape == (len(X_test), 2)
+    np.testing.assert_array_equal(restored.classes_, [0, 1])
 
 
 @pytest.mark.parametrize("calibration", ["sigmoid", "none"])
@@ -184,6 +188,7 @@ def test_split_too_small_for_both_classes() -> None:
         ({"learning_rate": 0.0}, r"learning_rate must be in \(0, 1\]"),
         ({"validation_fraction": 1.0}, r"validation_fraction must be in \(0, 1\)"),
         ({"random_state": None}, "random_state must be an integer seed"),
+        ({"n_jobs": 0}, r"n_jobs must be a whole number >= 1, or None/-1 for every core, got 0"),
     ],
 )
 def test_invalid_hyperparameters(split, params, message) -> None:
@@ -205,3 +210,32 @@ def test_not_fitted() -> None:
         ChurnClassifier().predict_proba(pd.DataFrame({"a": [1.0]}))
     with pytest.raises(NotFittedError, match="not fitted yet"):
         ChurnClassifier().booster_json()
+
+
+def test_scikit_learn_contract(fitted: ChurnClassifier, split) -> None:
+    """clone/get_params/set_params, keyword-only parameters, classes_, predict from predict_proba."""
+    from sklearn.base import clone, is_classifier
+
+    X, _, X_test, _ = split
+    assert is_classifier(fitted)
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params() and not hasattr(copy, "booster_")
+    assert copy.set_params(max_depth=2, calibration="none") is copy
+    assert (copy.max_depth, copy.calibration) == (2, "none")
+    with pytest.raises(TypeError):
+        ChurnClassifier(100)  # type: ignore[misc]  # keyword-only
+    np.testing.assert_array_equal(fitted.classes_, [0, 1])
+    predicted = fitted.predict(X_test)
+    np.testing.assert_array_equal(predicted, (fitted.predict_proba(X_test)[:, 1] >= 0.5).astype(int))
+    assert set(np.unique(predicted)) <= {0, 1}
+    assert "max_depth" in repr(ChurnClassifier(max_depth=3))
+
+
+def test_default_uses_every_core() -> None:
+    import os
+
+    from clvkit.models._xgboost import threads
+
+    assert ChurnClassifier().n_jobs is None
+    assert threads(None) == threads(-1) == (os.cpu_count() or 1)
+    assert threads(3) == 3

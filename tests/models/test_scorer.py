@@ -45,3 +45,119 @@ def test_scorer_rejects_tables_missing_training_columns(tmp_path) -> None:  # ty
 
     with pytest.raises(FeatureMismatchError, match=r"the customer table lacks 1 column\(s\) the scorer was trained with: \['spend_90d'\]"):
         scorer.score(pd.DataFrame({"frequency": [1.0], "recency": [1.0], "T": [2.0]}))
+
+
+# --- value outputs: clv_source, intervals, churn-loss value, current value, quadrant ------------
+
+import json  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from clvkit import schemas  # noqa: E402
+from clvkit.constants import DAYS_PER_MONTH  # noqa: E402
+from clvkit.features.builder import FeatureBuilder  # noqa: E402
+from clvkit.io.datasets import load_builtin_transactions  # noqa: E402
+from clvkit.models.bgnbd import BetaGeoModel  # noqa: E402
+from clvkit.models.customer_value import (  # noqa: E402
+    assign_quadrants,
+    churn_loss_value,
+    quadrant_threshold,
+)
+from clvkit.models.gamma_gamma import GammaGammaModel  # noqa: E402
+from clvkit.models.scorer import ClvScorer, ScorerSettings  # noqa: E402
+
+CUTOFF = "1997-12-31"
+
+
+@pytest.fixture(scope="module")
+def btyd_scorer() -> tuple[ClvScorer, pd.DataFrame]:
+    """A BTYD scorer (closed-form churn, no XGBoost) on the CDNOW sample as of 1997-12-31, margin 0.3."""
+    tx = load_builtin_transactions("cdnow_sample")
+    table = FeatureBuilder(time_unit="W", margin=0.3).fit_transform(tx, CUTOFF)
+    bg, gg = BetaGeoModel().fit(table), GammaGammaModel().fit(table)
+    settings = ScorerSettings("W", 12, 0.1, 0.3, 90, 181, CUTOFF, "btyd", (30.0, 5.0), churn_source="closed_form",
+                              quadrant_thresholds=(20.0, 5.0), interval_draws=100)
+    return ClvScorer(bg, gg, None, settings, None, tuple(table.columns)), table  # type: ignore[arg-type]
+
+
+def test_scores_have_the_contract_columns_and_sane_values(btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    scorer, table = btyd_scorer
+    scores = scorer.score(table)
+    assert tuple(scores.columns) == schemas.SCORER_OUTPUT_COLUMNS
+    numbers = scores.select_dtypes("number")
+    assert np.isfinite(numbers.to_numpy()).all() and (numbers.to_numpy() >= 0).all()
+    assert (scores["clv_p10"] <= scores["clv_p90"]).all()
+    assert scores["churn_probability"].between(0, 1).all() and scores["p_alive"].between(0, 1).all()
+    assert (scores["clv_source"] == "btyd").all()
+    assert set(scores["value_quadrant"]) == {"Stars", "Fading", "Rising", "Low value"}
+    np.testing.assert_array_equal(scores["current_value"], table["current_value"])
+    np.testing.assert_array_equal(scores["current_value_trailing"], table["current_value_trailing"])
+    no_interval = scorer.score(table, intervals=False)
+    assert "clv_p10" not in no_interval.columns
+    pd.testing.assert_frame_equal(no_interval, scores.drop(columns=["clv_p10", "clv_p90"]))
+
+
+def test_btyd_clv_is_margin_times_discounted_purchases_times_order_value(
+    btyd_scorer: tuple[ClvScorer, pd.DataFrame],
+) -> None:
+    scorer, table = btyd_scorer
+    scores = scorer.score(table, intervals=False)
+    f, r, t = (table[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    month = DAYS_PER_MONTH / 7.0
+    cumulative = [np.zeros(len(table))] + [scorer.bgnbd.expected_purchases(k * month, f, r, t) for k in range(1, 13)]
+    monthly = 1.1 ** (1 / 12) - 1
+    discounted = sum((cumulative[k] - cumulative[k - 1]) / (1 + monthly) ** k for k in range(1, 13))
+    expected = 0.3 * discounted * scores["expected_order_value"].to_numpy()
+    np.testing.assert_allclose(scores["clv"].to_numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_churn_loss_value_is_p_loss_times_value_if_retained(btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    scorer, table = btyd_scorer
+    s = scorer.score(table, intervals=False)
+    expected = s["churn_probability"] * s["clv"] / s["p_alive"].clip(lower=0.05)
+    np.testing.assert_allclose(s["churn_loss_value"], expected, rtol=1e-12)
+    rho_new = s["churn_loss_value"].rank().corr(s["clv"].rank())
+    rho_old = (s["churn_probability"] * s["clv"]).rank().corr(s["clv"].rank())
+    assert rho_old > 0.9 and rho_new < 0.8, (rho_old, rho_new)
+    # the ML analogue: clv / (1 - churn), floored at 0.05
+    out = churn_loss_value(np.array([10.0, 10.0]), np.array([0.5, 0.99]), np.array([0.2, 0.2]), "ml")
+    np.testing.assert_allclose(out, [0.5 * 10 / 0.5, 0.99 * 10 / 0.05])
+
+
+def test_settings_round_trip_and_old_states(btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    scorer, table = btyd_scorer
+    settings = json.loads(json.dumps(scorer.settings.to_dict()))
+    for key in ("tier_thresholds", "quadrant_thresholds", "quadrant_names", "interval_levels"):
+        settings[key] = tuple(settings[key])
+    assert ScorerSettings(**settings) == scorer.settings
+    for key in ("quadrant_thresholds", "quadrant_names", "interval_levels", "interval_draws", "interval_seed",
+                "current_value_window_days"):
+        settings.pop(key)
+    old = ScorerSettings(**settings)  # a state saved before these fields existed
+    assert old.interval_levels == (0.1, 0.9) and old.quadrant_thresholds == (float("inf"), float("inf"))
+    scores = ClvScorer(scorer.bgnbd, scorer.gamma_gamma, None, old, None, scorer.input_columns).score(table.head(50))  # type: ignore[arg-type]
+    assert (scores["value_quadrant"] == "Low value").all()  # no learnt thresholds: nobody is high
+
+
+def test_count_only_scores_omit_the_clv_family(btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    scorer, _ = btyd_scorer
+    tx = load_builtin_transactions("cdnow_sample").drop(columns=["amount"])
+    table = FeatureBuilder(time_unit="W").fit_transform(tx, CUTOFF)
+    settings = ScorerSettings("W", 12, 0.1, 0.3, 90, 181, CUTOFF, "btyd", (30.0, 5.0), churn_source="closed_form",
+                              clv_available=False)
+    scores = ClvScorer(scorer.bgnbd, scorer.gamma_gamma, None, settings, None, tuple(table.columns)).score(table)  # type: ignore[arg-type]
+    assert list(scores.columns) == ["p_alive", "expected_purchases", "churn_probability", "rfm_segment"]
+
+
+def test_quadrant_thresholds_and_cells() -> None:
+    values = np.array([0.0, 0.0, 1.0, 2.0, 3.0, 10.0, 84.0])
+    assert quadrant_threshold(values, "median") == pytest.approx(2.0, abs=1e-12)
+    assert quadrant_threshold(np.array([0.0, 0.0, 0.0, 5.0]), "median") == 5.0  # 0 is never high
+    assert quadrant_threshold(values, "share", share=0.8) == 84.0  # 84 of 100 holds 80 %
+    assert quadrant_threshold(values, "share", share=0.9) == 10.0
+    assert quadrant_threshold(values, "absolute", absolute=7.0) == 7.0
+    assert quadrant_threshold(np.zeros(3), "median") == float("inf")
+    with pytest.raises(ValueError, match="unknown quadrant method 'mean'"):
+        quadrant_threshold(values, "mean")
+    cells = assign_quadrants(np.array([5.0, 5.0, 1.0, 1.0, 0.0]), np.array([9.0, 1.0, 9.0, 1.0, 9.0]), (5.0, 9.0))
+    assert cells.tolist() == ["Stars", "Fading", "Rising", "Low value", "Rising"]

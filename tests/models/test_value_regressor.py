@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
+from sklearn.base import clone, is_regressor
 
 from clvkit import schemas
 from clvkit.data.simulate import Simulation
@@ -67,13 +67,16 @@ def test_init_stores_hyperparameters_verbatim_and_clones():
     assert default.get_params() == {
         "objective": "reg:tweedie", "tweedie_variance_power": 1.5, "n_estimators": 600, "max_depth": 4,
         "learning_rate": 0.05, "early_stopping_rounds": 30, "validation_fraction": 0.2, "random_state": 42,
-        "n_jobs": 2, "balance_correction": True,
+        "n_jobs": None, "balance_correction": True,
     }
     copy = clone(ValueRegressor(max_depth=3))
     assert copy.max_depth == 3 and not hasattr(copy, "booster_")
     assert default.set_params(max_depth=2).max_depth == 2
-    with pytest.raises(UserInputError, match=r"no parameter\(s\) \['depth'\]"):
+    with pytest.raises(ValueError, match="Invalid parameter 'depth' for estimator ValueRegressor"):
         default.set_params(depth=2)
+    with pytest.raises(TypeError):
+        ValueRegressor("reg:tweedie")  # type: ignore[misc]  # keyword-only
+    assert is_regressor(default) and "max_depth=2" in repr(default)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +90,7 @@ def test_init_stores_hyperparameters_verbatim_and_clones():
         ({"learning_rate": 0.0}, r"learning_rate must be in \(0, 1\]"),
         ({"validation_fraction": 1.0}, r"validation_fraction must be in \(0, 1\)"),
         ({"random_state": None}, "random_state must be an integer seed"),
-        ({"n_jobs": True}, "n_jobs must be a whole number >= 1"),
+        ({"n_jobs": True}, "n_jobs must be a whole number >= 1, or None/-1 for every core"),
         ({"balance_correction": "yes"}, "balance_correction must be True or False"),
     ],
 )

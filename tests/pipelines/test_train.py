@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -10,7 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from clvkit import schemas
 from tests.pipelines.conftest import ROOT, MlflowHome
+
+#: End-to-end: every test here trains through the CLI or starts a server (make test-fast skips them).
+pytestmark = pytest.mark.slow
 
 FHL_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # Fader, Hardie & Lee (2005a), table
 FHL_GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "v": 15.44}  # Fader, Hardie & Lee (2005b)
@@ -40,15 +45,14 @@ def test_run_logs_config_plots_report_and_signature(fhl_home: MlflowHome, in_hom
     assert run.data.params["clv.horizon_months"] == "12"
     assert run.data.params["data_fp.rows"] == "6919"
     assert run.data.tags["clv_source"] in {"btyd", "ml", "hybrid"}
-    assert float(run.data.metrics["param_cal_bgnbd_r_se"]) > 0
+    assert float(run.data.metrics["fit/cal_bgnbd_r_se"]) > 0
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
     assert {"config", "plots", "tables", "report.html", "data", "evaluation"} <= artifacts
     plots = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "plots")}
     assert len(plots) >= 9
     info = mlflow.models.get_model_info(fhl_home.first_run["model_uri"])  # type: ignore[attr-defined]
     outputs = [c.name for c in info.signature.outputs.inputs]
-    assert outputs[1:] == ["p_alive", "expected_purchases", "expected_order_value", "clv", "churn_probability",
-                           "value_at_risk", "rfm_segment", "value_tier"]
+    assert outputs[1:] == list(schemas.SCORER_OUTPUT_COLUMNS)
     assert info.metadata["time_unit"] == "W"
     assert info.metadata["cutoff"] == "1998-06-30"
 
@@ -76,14 +80,35 @@ def test_predict_from_transactions_writes_every_customer(fhl_home: MlflowHome, t
     scores = pd.read_csv(out, dtype={"customer_id": str})
     assert len(scores) == 2357
     assert scores["customer_id"].is_unique
-    assert list(scores.columns) == ["customer_id", "p_alive", "expected_purchases", "expected_order_value", "clv",
-                                    "churn_probability", "value_at_risk", "rfm_segment", "value_tier"]
+    assert list(scores.columns) == ["customer_id", *schemas.SCORER_OUTPUT_COLUMNS]
     assert scores["p_alive"].between(0, 1).all() and scores["churn_probability"].between(0, 1).all()
-    np.testing.assert_allclose(scores["value_at_risk"], scores["churn_probability"] * scores["clv"], rtol=1e-12)
+    btyd = scores["clv_source"].isin(["btyd", "btyd_scaled"])
+    retained = np.where(btyd, scores["p_alive"], 1.0 - scores["churn_probability"]).clip(0.05, 1.0)
+    np.testing.assert_allclose(scores["churn_loss_value"], scores["churn_probability"] * scores["clv"] / retained,
+                               rtol=1e-9)
+    assert (scores["clv_p10"] <= scores["clv_p90"]).all() and (scores["clv_p10"] >= 0).all()
     assert set(scores["value_tier"]) == {"A", "B", "C"}
     assert "scored 2,357 customers as of 1998-06-30" in result.stdout
-    assert "value at risk by RFM segment:" in result.stdout
+    assert "by RFM segment:" in result.stdout
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_predict_writes_a_retention_list(fhl_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out, retention = tmp_path / "scores.parquet", tmp_path / "retain.csv"
+    result = fhl_home.clvkit("predict", "--model", "models:/clvkit-cdnow-fhl2005@champion", "--config",
+                             str(ROOT / "configs/cdnow_fhl2005.yaml"), "--output", str(out),
+                             "--retention-list", str(retention), "--top", "25")
+    scores = pd.read_parquet(out)
+    ranked = pd.read_csv(retention, dtype={"customer_id": str})
+    assert len(ranked) == 25 and ranked["rank"].tolist() == list(range(1, 26))
+    assert list(ranked.columns) == ["customer_id", "rank", "churn_loss_value", "current_value", "clv", "clv_p10",
+                                    "clv_p90", "value_quadrant", "action", "value_tier", "rfm_segment", "p_alive",
+                                    "churn_probability"]
+    assert ranked["churn_loss_value"].is_monotonic_decreasing
+    top = scores.nlargest(25, "churn_loss_value")
+    np.testing.assert_allclose(ranked["churn_loss_value"], top["churn_loss_value"].to_numpy(), rtol=1e-9)
+    assert ranked["action"].str.len().gt(0).all()
+    assert "retention list: top 25 customers by churn-loss value" in result.stdout
 
 
 def test_predict_from_feature_table(fhl_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -148,7 +173,13 @@ def test_model_artifact_is_small_and_holds_no_pickle(in_home: MlflowHome, tmp_pa
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert not [p for p in files if p.suffix in {".pkl", ".pickle", ".cloudpickle"}]
     assert sum(p.stat().st_size for p in files) < 2_000_000
-    assert local
+    state_files = [p for p in files if p.name == "state.json"]
+    assert len(state_files) == 1 and state_files[0].is_relative_to(local)
+    state = json.loads(state_files[0].read_text())
+    assert {"scorer", "feature_builder", "data", "cutoff", "config_hash", "data_fingerprint", "versions"} <= set(state)
+    boosters = {p.name: p for p in files if p.name.endswith(".xgb.json")}
+    assert set(boosters) == {f"{name}.xgb.json" for name in state["boosters"]} and boosters
+    assert all(json.loads(p.read_text())["learner"] for p in boosters.values())  # XGBoost's JSON model format
 
 
 def test_predict_as_of_quarantines_later_rows_beside_the_output(fhl_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from clvkit.constants import EXIT_BAD_INPUT, EXIT_INTERNAL_ERROR
+from clvkit.constants import EXIT_BAD_INPUT, EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED
 from clvkit.exceptions import UserInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,6 +39,21 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     )
     for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "py4j", "git"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    if quiet:
+        quiet_mlflow()
+
+
+def quiet_mlflow() -> None:
+    """Only MLflow's warnings and errors, through our handler: MLflow configures its own logger
+    at INFO when imported and prints registry events with ``eprint`` to its own stream."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # for subprocesses (clvkit serve)
+    from mlflow.utils import logging_utils
+
+    logging_utils.disable_logging()  # eprint's stream ("Created version ...")
+    mlflow_logger = logging.getLogger("mlflow")
+    mlflow_logger.handlers.clear()
+    mlflow_logger.propagate = True  # warnings reach the root handler configured above
+    mlflow_logger.setLevel(logging.WARNING)
 
 
 def handle_errors(func: F) -> F:
@@ -53,8 +69,8 @@ def handle_errors(func: F) -> F:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
+            typer.echo("interrupted (temporary files of unfinished writes were removed)", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:  # the CLI's last line of defence: exit code 1
             logging.getLogger("clvkit.cli").debug("internal error", exc_info=True)
             typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)

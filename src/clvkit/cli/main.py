@@ -23,6 +23,9 @@ data_app = typer.Typer(help="Check transaction data and simulate test data.", no
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 
+EngineOption = Annotated[str | None, typer.Option(
+    "--engine", metavar="ENGINE", help="pandas or spark (default: the config's 'engine', pandas).")]
+
 
 @app.callback()
 def main(
@@ -60,12 +63,22 @@ def config_schema() -> None:
 
 @data_app.command("validate")
 @handle_errors
-def data_validate(config_path: ConfigOption = None, overrides: SetOption = None) -> None:
+def data_validate(config_path: ConfigOption = None, overrides: SetOption = None, engine: EngineOption = None) -> None:
     """Read and validate the configured transactions; print the reconciliation and time frame."""
     from clvkit.config.loading import load_config
     from clvkit.pipelines.ingest import ingest
 
-    config = load_config(config_path, overrides or [])
+    config = _with_engine(load_config(config_path, overrides or []), engine)
+    if config.engine == "spark":
+        from clvkit.io.spark import session_from_config
+        from clvkit.pipelines.spark_ingest import ingest_spark
+
+        spark_result = ingest_spark(config.data, session_from_config(config.spark))
+        lines = ["Reconciliation (Spark):", *("  " + line for line in spark_result.validated.report.summary_lines())]
+        if spark_result.quarantine_path is not None:
+            lines.append(f"  quarantine (Parquet): {spark_result.quarantine_path}")
+        typer.echo("\n".join(lines))
+        return
     result = ingest(config.data)
     typer.echo(_ingest_summary(result, config))
 
@@ -92,13 +105,21 @@ def features(
     config_path: ConfigOption = None,
     as_of: Annotated[str | None, typer.Option("--as-of", metavar="YYYY-MM-DD", help="Cut-off date (whole day included); default observation_end.")] = None,
     overrides: SetOption = None,
+    engine: EngineOption = None,
 ) -> None:
     """Build the customer feature table (BTYD summary, RFM, behavioral) as of a date."""
     from clvkit.config.loading import load_config
     from clvkit.io.files import write_json, write_table
     from clvkit.pipelines.features import features_from_config
 
-    config = load_config(config_path, overrides or [])
+    config = _with_engine(load_config(config_path, overrides or []), engine)
+    if config.engine == "spark":
+        from clvkit.pipelines.spark_features import features_spark
+
+        written = features_spark(config, _parse_date(as_of, "--as-of"), output)
+        typer.echo(f"wrote {written.customers:,} customers x {written.columns} features as of {written.as_of} "
+                   f"to {written.output} (Parquet directory, Spark)")
+        return
     result = features_from_config(config, _parse_date(as_of, "--as-of"))
     write_table(result.table, output)
     meta = write_json(result.metadata, output.with_name(output.name + ".meta.json"))
@@ -113,33 +134,51 @@ def features(
 def train(
     config_path: ConfigOption = None,
     overrides: SetOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line: run, model, version, alias, metrics, parameters.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object on stdout (run, model, version, alias, metrics, parameters); the human summary goes to stderr.")] = False,
+    engine: EngineOption = None,
 ) -> None:
     """Fit BG/NBD, Gamma-Gamma, churn and value models; evaluate; log to MLflow; register the scorer."""
     from clvkit.config.loading import load_config
     from clvkit.pipelines.train import train as run_training
 
-    config = load_config(config_path, overrides or [])
-    result = run_training(config, config_path)
-    m = result.metrics
-    typer.echo(f"run {result.run_id} in experiment {result.experiment!r}")
-    typer.echo(f"time frame: calibration to {result.time_frame['calibration_end']}, "
-               f"holdout to {result.time_frame['observation_end']}")
-    typer.echo("BG/NBD (calibration): " + ", ".join(f"{k}={v:.4g}" for k, v in result.bgnbd.items()))
-    typer.echo("Gamma-Gamma (calibration): " + ", ".join(f"{k}={v:.4g}" for k, v in result.gamma_gamma.items()))
-    typer.echo(f"served CLV: {result.clv_source} ({result.clv_source_reason})")
-    if result.refit:
-        typer.echo(f"served scorer refit on all history up to {result.time_frame['observation_end']}")
-    for key in ("clv_gini_norm", "baseline_hist_gini_norm", "churn_pr_auc", "baseline_palive_churn_pr_auc"):
-        if key in m:
-            typer.echo(f"  {key:32s} {m[key]:.4f}")
-    if m.get("served_metrics_losing_to_baseline", 0) > 0:
-        typer.echo(f"WARNING: the served models lose to the best baseline on "
-                   f"{int(m['served_metrics_losing_to_baseline'])} metric(s); see the lift_* metrics")
-    typer.echo(f"registered {result.registered_model} v{result.version} -> alias {result.alias!r}: {result.alias_reason}")
-    typer.echo(f"model: models:/{result.registered_model}@{result.alias}")
+    config = _with_engine(load_config(config_path, overrides or []), engine)
+    with _stdout_for_json(as_json):
+        result = run_training(config, config_path)
+    for line in _train_summary(result):
+        typer.echo(line, err=as_json)
     if as_json:
         typer.echo(result.to_json())
+
+
+def _stdout_for_json(as_json: bool):  # type: ignore[no-untyped-def]
+    """With --json, anything a library prints goes to stderr: stdout holds only the JSON."""
+    import contextlib
+    import sys
+
+    return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+
+
+def _train_summary(result) -> list[str]:  # type: ignore[no-untyped-def]
+    m = result.metrics
+    lines = [
+        f"run {result.run_id} in experiment {result.experiment!r}",
+        f"time frame: calibration to {result.time_frame['calibration_end']}, "
+        f"holdout to {result.time_frame['observation_end']}",
+        "BG/NBD (calibration): " + ", ".join(f"{k}={v:.4g}" for k, v in result.bgnbd.items()),
+        "Gamma-Gamma (calibration): " + ", ".join(f"{k}={v:.4g}" for k, v in result.gamma_gamma.items()),
+        f"served CLV: {result.clv_source} ({result.clv_source_reason})",
+    ]
+    if result.refit:
+        lines.append(f"served scorer refit on all history up to {result.time_frame['observation_end']}")
+    for key in ("clv_gini_norm", "baseline_hist_gini_norm", "churn_pr_auc", "baseline_palive_churn_pr_auc"):
+        if key in m:
+            lines.append(f"  {key:32s} {m[key]:.4f}")
+    if m.get("served_metrics_losing_to_baseline", 0) > 0:
+        lines.append(f"WARNING: the served models lose to the best baseline on "
+                     f"{int(m['served_metrics_losing_to_baseline'])} metric(s); see the lift_* metrics")
+    lines.append(f"registered {result.registered_model} v{result.version} -> alias {result.alias!r}: {result.alias_reason}")
+    lines.append(f"model: models:/{result.registered_model}@{result.alias}")
+    return lines
 
 
 @app.command("predict")
@@ -149,21 +188,41 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", metavar="PATH", help="Scores file (.parquet or .csv), written atomically.")],
     input_path: Annotated[str | None, typer.Option("--input", "-i", metavar="PATH", help="Transactions or a customer feature table; default: the config's data.source.")] = None,
     config_path: ConfigOption = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", metavar="YYYY-MM-DD", help="Score as of this date (default: last transaction date).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="YYYY-MM-DD", help="Score as of this date (default: the input's last transaction date on or before today; later rows are quarantined).")] = None,
     overrides: SetOption = None,
+    retention_list: Annotated[Path | None, typer.Option("--retention-list", metavar="PATH", help="Also write the customers ranked by churn-loss value (.csv or .parquet), with current and future value, quadrant and action, tier, segment, P(alive) and churn.")] = None,
+    top: Annotated[int, typer.Option("--top", metavar="N", min=1, help="Customers in the retention list.")] = 1_000,
+    engine: EngineOption = None,
 ) -> None:
     """Batch-score customers with a registered scorer."""
     from clvkit.config.loading import load_config
     from clvkit.pipelines.predict import predict as run_predict
 
     config = load_config(config_path, overrides or []) if config_path or overrides else None
-    summary = run_predict(model, output, input_path, config, _parse_date(as_of, "--as-of"))
+    if _engine_of(config, engine) == "spark":
+        from clvkit.pipelines.spark_predict import predict_spark
+
+        scored = predict_spark(model, output, input_path, config, _parse_date(as_of, "--as-of"))
+        typer.echo(f"scored {scored.customers:,} customers as of {scored.as_of} on Spark -> {scored.output} "
+                   f"(Parquet directory); total CLV {scored.total_clv:,.2f}")
+        if scored.quarantine is not None:
+            typer.echo(f"input rows quarantined (not scored): see {scored.quarantine}")
+        return
+    summary = run_predict(model, output, input_path, config, _parse_date(as_of, "--as-of"),
+                          retention_list_path=retention_list, top=top)
     typer.echo(f"scored {summary.customers:,} customers" + (f" as of {summary.as_of}" if summary.as_of else "")
                + f" -> {summary.output}")
-    typer.echo(f"total CLV {summary.total_clv:,.2f}; value at risk {summary.value_at_risk:,.2f}")
+    typer.echo(f"total CLV {summary.total_clv:,.2f}; churn-loss value {summary.value_at_risk:,.2f}")
+    if summary.retention_list is not None:
+        typer.echo(f"retention list: top {summary.retention_customers:,} customers by churn-loss value -> "
+                   f"{summary.retention_list}")
+    if summary.as_of_reason:
+        typer.echo(f"as of {summary.as_of}: {summary.as_of_reason}")
     if summary.quarantine is not None:
-        typer.echo(f"input rows quarantined (not scored): see {summary.quarantine}")
-    typer.echo("value at risk by RFM segment:")
+        typer.echo(f"input rows quarantined (not scored): see {summary.quarantine} (written by this run)")
+    if summary.stale_quarantine_removed is not None:
+        typer.echo(f"no rows quarantined: removed {summary.stale_quarantine_removed} left by an earlier run")
+    typer.echo("by RFM segment:")
     typer.echo(summary.by_segment.to_string(float_format=lambda v: f"{v:,.2f}"))
 
 
@@ -174,13 +233,12 @@ def serve(
     port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1.")] = 5001,
 ) -> None:
     """Serve a scorer over REST with `mlflow models serve` on 127.0.0.1 (POST /invocations)."""
-    import subprocess
+    from clvkit.pipelines.serve import run_server
 
-    from clvkit.pipelines.serve import serve_command, serve_environment
+    def started(url: str) -> None:
+        typer.echo(f"serving {model} on {url} (Ctrl-C or SIGTERM stops)", err=True)
 
-    command = serve_command(model, port)
-    typer.echo(f"serving {model} on http://127.0.0.1:{port}/invocations (Ctrl-C stops)", err=True)
-    raise typer.Exit(subprocess.call(command, env=serve_environment()))
+    raise typer.Exit(run_server(model, port, on_start=started))
 
 
 @app.command("backtest")
@@ -208,16 +266,30 @@ def backtest(
 @handle_errors
 def compare(
     experiment: Annotated[str, typer.Option("--experiment", "-e", metavar="NAME", help="MLflow experiment name.")],
-    metric: Annotated[str, typer.Option("--metric", help="Sort by this metric (higher is better).")] = "clv_gini_norm",
+    metric: Annotated[str, typer.Option("--metric", help="Sort by this metric (its direction from the metric registry).")] = "clv_gini_norm",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table (fits --width columns), csv or json (every column).")] = "table",
+    metrics: Annotated[str | None, typer.Option("--metrics", metavar="NAME,...", help="Metrics to show (default: the key metrics).")] = None,
+    params: Annotated[str | None, typer.Option("--params", metavar="KEY,...", help="Params to show, e.g. clv.horizon_months,models.churn.max_depth.")] = None,
+    width: Annotated[int, typer.Option("--width", min=40, help="Widest table line (table format).")] = 100,
 ) -> None:
     """Print the runs of an experiment with their key metrics side by side, best first."""
-    from clvkit.pipelines.compare import compare_runs
+    from clvkit.pipelines.compare import compare_runs, format_runs
 
-    table = compare_runs(experiment, metric)
+    table = compare_runs(experiment, metric, metrics=_names(metrics), params=_names(params))
     if table.empty:
-        typer.echo(f"experiment {experiment!r} has no runs")
+        typer.echo(f"experiment {experiment!r} has no runs", err=True)
+        if fmt == "json":
+            typer.echo("[]")
         return
-    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    text, dropped = format_runs(table, fmt, width)
+    typer.echo(text.rstrip("\n"))
+    if dropped:
+        typer.echo(f"({len(dropped)} column(s) left out to fit {width} characters: {', '.join(dropped)}; "
+                   "use --format csv or json, --metrics, or --width)", err=True)
+
+
+def _names(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 @app.command("report")
@@ -233,6 +305,21 @@ def report(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")
     typer.echo(f"wrote {output} ({len(html) / 1024:,.0f} KiB); open it in a browser")
+
+
+def _engine_of(config, engine: str | None) -> str:  # type: ignore[no-untyped-def]
+    """--engine, else the config's engine, else pandas; an unknown name is a usage error."""
+    from clvkit.exceptions import UserInputError
+
+    if engine is not None and engine not in ("pandas", "spark"):
+        raise UserInputError(f"--engine {engine!r}: choose pandas or spark")
+    return engine or (config.engine if config is not None else "pandas")
+
+
+def _with_engine(config, engine: str | None):  # type: ignore[no-untyped-def]
+    """The config with --engine applied."""
+    chosen = _engine_of(config, engine)
+    return config if chosen == config.engine else config.model_copy(update={"engine": chosen})
 
 
 def _parse_date(value: str | None, option: str):  # type: ignore[no-untyped-def]
@@ -255,7 +342,9 @@ def _ingest_summary(result, config) -> str:  # type: ignore[no-untyped-def]
     report = result.validated.report
     lines = ["Reconciliation:", *("  " + line for line in report.summary_lines())]
     if result.quarantine_path is not None:
-        lines.append(f"  quarantine file: {result.quarantine_path}")
+        lines.append(f"  quarantine file: {result.quarantine_path} (written by this run)")
+    if result.stale_quarantine_removed is not None:
+        lines.append(f"  no rows quarantined: removed {result.stale_quarantine_removed} left by an earlier run")
     try:
         frame = resolve_time_frame(
             result.validated.transactions, config.data.calibration_end, config.data.observation_end,

@@ -41,6 +41,9 @@ def apply_override(raw: Mapping[str, Any], override: str) -> dict[str, Any]:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"bad override {override!r}: value is not valid YAML ({exc})") from None
+    except ValueError as exc:  # YAML that looks like a date but is not one: 1997-02-30
+        raise ConfigError(f"bad override {override!r}: {text.strip()!r} is not a valid date ({exc}); "
+                          "use a real date as YYYY-MM-DD") from None
     result = json.loads(json.dumps(raw, default=str))
     node = result
     parts = key.strip().split(".")
@@ -111,6 +114,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc}") from None
+    except ValueError as exc:  # a date-looking value that is not a date: 1997-02-30
+        raise ConfigError(f"config file {str(path)!r} holds an invalid date ({exc}); write dates as real "
+                          "YYYY-MM-DD days, e.g. 1997-02-28") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

@@ -16,12 +16,16 @@ import pandas as pd
 from clvkit import schemas
 from clvkit.config.models import ColumnMapping, ValidationPolicies
 from clvkit.constants import MAX_EXAMPLE_ROWS, MAX_LISTED_COLUMNS
+from clvkit.data.dates import describe_formats, parse_timestamps
 from clvkit.exceptions import DataValidationError
+
+__all__ = ["ROW_CLASSES", "ReconciliationReport", "ValidatedTransactions", "check_columns",
+           "parse_timestamps", "validate_transactions"]
 
 SOURCE_ROW = "source_row"
 REASON = "reason"
-_OFFSET_PATTERN = r"(?:Z|[+-]\d{2}:?\d{2})$"
 UNMATCHED_RETURN = "unmatched_return"
+AFTER_AS_OF = "after_as_of"
 
 
 @dataclass(frozen=True)
@@ -97,16 +101,21 @@ def validate_transactions(
     observation_end: object | None = None,
     timezone: str = "UTC",
     date_format: str | None = None,
+    dayfirst: bool | None = None,
+    as_of: object | None = None,
 ) -> ValidatedTransactions:
     """Map, parse and check raw transactions; apply each class's policy.
 
     Classes (checked in this order; a row is counted under its first class): missing
-    customer id, invalid timestamp, invalid amount, exact duplicate row, after
-    ``observation_end``, zero amount, negative amount (returns).
+    customer id, invalid timestamp, invalid amount (non-finite, or ``|amount|`` above
+    ``policies.max_abs_amount``), exact duplicate row, after ``observation_end``, after
+    ``as_of`` (the scoring date of ``clvkit predict``), zero amount, negative amount (returns).
+    Without an amount column (``columns.has_amount`` false: a count-only log) the amount
+    classes do not apply and the canonical table has no ``amount`` column.
     """
     check_columns(raw, columns)
-    canonical = _canonical_frame(raw, columns, timezone, date_format)
-    classes = _row_classes(raw, canonical, columns, observation_end)
+    canonical = _canonical_frame(raw, columns, timezone, date_format, dayfirst)
+    classes = _row_classes(raw, canonical, columns, policies, observation_end, as_of)
     assigned = np.zeros(len(raw), dtype=bool)
     reasons = np.full(len(raw), "", dtype=object)
     errors: list[str] = []
@@ -129,7 +138,7 @@ def validate_transactions(
         raise DataValidationError(
             f"{len(errors)} problem(s) in the transactions:\n\n" + "\n\n".join(errors)
         )
-    if policies.negative_amount == "net":
+    if policies.negative_amount == "net" and schemas.AMOUNT in canonical:
         reasons, returns_netted = _net_returns(canonical, reasons)
         if returns_netted:
             kept["returns_netted"] = returns_netted
@@ -143,6 +152,8 @@ def check_columns(raw: pd.DataFrame, columns: ColumnMapping) -> None:
         if name is not None and name not in raw.columns:
             close = difflib.get_close_matches(name, [str(c) for c in raw.columns], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
+            if key == "amount" and not hint:
+                hint = " (for a log without spend, a count-only log, set data.columns.amount: null)"
             problems.append(f"data.columns.{key} -> {name!r} is not in the file{hint}")
     if problems:
         existing = [str(c) for c in raw.columns]
@@ -155,14 +166,15 @@ def check_columns(raw: pd.DataFrame, columns: ColumnMapping) -> None:
 
 
 def _canonical_frame(
-    raw: pd.DataFrame, columns: ColumnMapping, timezone: str, date_format: str | None
+    raw: pd.DataFrame, columns: ColumnMapping, timezone: str, date_format: str | None, dayfirst: bool | None
 ) -> pd.DataFrame:
     ids = raw[columns.customer_id]
     id_text = ids.astype("string").str.strip()
     out = pd.DataFrame(index=raw.index)
     out[schemas.CUSTOMER_ID] = id_text.mask(id_text == "")
-    out[schemas.TIMESTAMP] = parse_timestamps(raw[columns.timestamp], timezone, date_format)
-    out[schemas.AMOUNT] = _amounts(raw, columns)
+    out[schemas.TIMESTAMP] = parse_timestamps(raw[columns.timestamp], timezone, date_format, dayfirst)
+    if columns.has_amount:
+        out[schemas.AMOUNT] = _amounts(raw, columns)
     for name in (schemas.QUANTITY, schemas.UNIT_PRICE, schemas.COST, schemas.MARGIN):
         source = getattr(columns, name)
         if source is not None:
@@ -174,36 +186,6 @@ def _canonical_frame(
     return out
 
 
-def parse_timestamps(values: pd.Series, timezone: str, date_format: str | None = None) -> pd.Series:
-    """Parse to tz-naive local time in ``timezone``; offsets are converted, naive values kept.
-
-    Unparseable values become ``NaT``.
-    """
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert(timezone).dt.tz_localize(None)
-    if pd.api.types.is_datetime64_dtype(values.dtype):
-        return values
-    text = values.astype("string").str.strip()
-    with_offset = text.str.contains(_OFFSET_PATTERN, regex=True, na=False).to_numpy()
-    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
-    if with_offset.any():
-        aware = pd.to_datetime(text[with_offset], utc=True, errors="coerce", format=date_format or "ISO8601")
-        result[with_offset] = aware.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[us]")
-    naive = ~with_offset
-    if naive.any():
-        result[naive] = _parse_naive(text[naive], date_format)
-    return result
-
-
-def _parse_naive(text: pd.Series, date_format: str | None) -> pd.Series:
-    parsed = pd.to_datetime(text, errors="coerce", format=date_format or "ISO8601")
-    if date_format is None:
-        retry = parsed.isna() & text.notna()
-        if retry.any():
-            parsed[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed")
-    return parsed.astype("datetime64[us]")
-
-
 def _amounts(raw: pd.DataFrame, columns: ColumnMapping) -> pd.Series:
     if columns.amount is not None:
         return pd.to_numeric(raw[columns.amount], errors="coerce").astype("float64")
@@ -213,10 +195,10 @@ def _amounts(raw: pd.DataFrame, columns: ColumnMapping) -> pd.Series:
 
 
 def _row_classes(
-    raw: pd.DataFrame, canonical: pd.DataFrame, columns: ColumnMapping, observation_end: object | None
+    raw: pd.DataFrame, canonical: pd.DataFrame, columns: ColumnMapping, policies: ValidationPolicies,
+    observation_end: object | None, as_of: object | None,
 ) -> list[_RowClass]:
     amount_col = columns.amount or f"{columns.quantity} × {columns.unit_price}"
-    amount = canonical[schemas.AMOUNT].to_numpy()
     timestamps = canonical[schemas.TIMESTAMP]
     mapped = [c for c in columns.model_dump().values() if c is not None]
     classes = [
@@ -224,18 +206,28 @@ def _row_classes(
                   canonical[schemas.CUSTOMER_ID].isna().to_numpy()),
         _RowClass("invalid_timestamp", columns.timestamp, "have a missing or unparseable timestamp",
                   timestamps.isna().to_numpy()),
-        _RowClass("invalid_amount", amount_col, "have a non-numeric, NaN or infinite amount",
-                  ~np.isfinite(amount)),
-        _RowClass("duplicate_rows", ", ".join(mapped), "are exact duplicates of an earlier row",
-                  raw.duplicated(subset=mapped, keep="first").to_numpy()),
     ]
-    if observation_end is not None:
-        limit = pd.Timestamp(observation_end).normalize() + pd.Timedelta(days=1)
-        classes.append(_RowClass("after_observation_end", columns.timestamp,
-                                 f"are dated after data.observation_end ({pd.Timestamp(observation_end).date()})",
-                                 (timestamps >= limit).to_numpy()))
-    classes.append(_RowClass("zero_amount", amount_col, "have a zero amount", amount == 0))
-    classes.append(_RowClass("negative_amount", amount_col, "have a negative amount (returns)", amount < 0))
+    amount = canonical[schemas.AMOUNT].to_numpy() if schemas.AMOUNT in canonical else None
+    if amount is not None:
+        bound = policies.max_abs_amount
+        with np.errstate(invalid="ignore"):
+            implausible = ~np.isfinite(amount) | (np.abs(amount) > bound)
+        classes.append(_RowClass(
+            "invalid_amount", amount_col,
+            f"have a non-numeric, NaN, infinite or implausible amount (|amount| > {bound:g}, "
+            "data.validation.max_abs_amount)", implausible))
+    classes.append(_RowClass("duplicate_rows", ", ".join(mapped), "are exact duplicates of an earlier row",
+                             raw.duplicated(subset=mapped, keep="first").to_numpy()))
+    for reason, date, what in (("after_observation_end", observation_end, "data.observation_end"),
+                               (AFTER_AS_OF, as_of, "the scoring date as_of")):
+        if date is not None:
+            limit = pd.Timestamp(date).normalize() + pd.Timedelta(days=1)
+            classes.append(_RowClass(reason, columns.timestamp,
+                                     f"are dated after {what} ({pd.Timestamp(date).date()})",
+                                     (timestamps >= limit).to_numpy()))
+    if amount is not None:
+        classes.append(_RowClass("zero_amount", amount_col, "have a zero amount", amount == 0))
+        classes.append(_RowClass("negative_amount", amount_col, "have a negative amount (returns)", amount < 0))
     return classes
 
 
@@ -291,9 +283,13 @@ def _error_text(raw: pd.DataFrame, row_class: _RowClass, mask: np.ndarray, colum
     examples = raw.iloc[shown][mapped].copy()
     examples.index = pd.Index(shown + 1, name="row")
     row_list = ", ".join(str(r + 1) for r in shown) + (", ..." if rows.size > shown.size else "")
+    formats = ""
+    if row_class.reason == "invalid_timestamp":
+        values = raw[columns.timestamp].iloc[rows].astype("string").str.strip()
+        formats = f"Their formats:\n{describe_formats(values, rows + 1)}\n"
     return (
         f"[{row_class.reason}] column {row_class.column!r}: {rows.size:,} row(s) {row_class.problem} "
-        f"(rows {row_list}; row = data row number, 1-based):\n{examples.to_string()}\n"
+        f"(rows {row_list}; row = data row number, 1-based):\n{examples.to_string()}\n{formats}"
         f"Fix the data, or set data.validation.{row_class.reason}: quarantine to set these rows "
         f"aside in the quarantine file."
     )
@@ -302,6 +298,6 @@ def _error_text(raw: pd.DataFrame, row_class: _RowClass, mask: np.ndarray, colum
 #: For tests and docs: the classes in the order they are checked.
 ROW_CLASSES: tuple[str, ...] = (
     "missing_customer_id", "invalid_timestamp", "invalid_amount", "duplicate_rows",
-    "after_observation_end", "zero_amount", "negative_amount",
+    "after_observation_end", AFTER_AS_OF, "zero_amount", "negative_amount",
 )
 

@@ -3,8 +3,13 @@
 Every function takes aligned one-dimensional arrays (one value per customer, same order).
 Assemblers (:func:`purchase_metrics`, :func:`spend_metrics`, :func:`value_metrics`,
 :func:`churn_metrics`) return ``dict[str, float]`` whose keys never change between runs, so
-that tracked runs line up; :data:`METRIC_DEFINITIONS` documents each key and
-:data:`METRIC_DIRECTION` says whether higher or lower is better.
+that tracked runs line up; :mod:`clvkit.evaluation.registry` defines each key and says
+whether higher or lower is better.
+
+Standard metrics are thin wrappers of scikit-learn (ROC/PR curves, ROC AUC, average
+precision, Brier, MAE, RMSE) and scipy (Spearman); the wrappers validate the inputs once and
+turn "undefined on these data" into ``NaN``. What neither library has (normalized Gini, top-k
+capture, decile table, ECE, top-decile lift, the BTYD calibration table) is written here.
 
 Conventions
 -----------
@@ -28,7 +33,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import rankdata
+from scipy.stats import spearmanr
+from sklearn import metrics as skm
 
 from clvkit.constants import (
     DEFAULT_CALIBRATION_MAX_FREQUENCY,
@@ -40,84 +46,17 @@ from clvkit.constants import (
     TOP20_FRACTION,
     TOP_DECILE_FRACTION,
 )
+from clvkit.evaluation import registry
 
 logger = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
 
-# --- metric directions --------------------------------------------------------------
-HIGHER: Final = "higher"
-LOWER: Final = "lower"
-#: Signed errors (bias): the smaller the absolute value, the better.
-CLOSER_TO_ZERO: Final = "closer_to_zero"
-DIRECTIONS: Final = (HIGHER, LOWER, CLOSER_TO_ZERO)
-
-#: Metric-name suffix -> which way is better (the longest matching suffix wins).
-METRIC_DIRECTION: Final[Mapping[str, str]] = {
-    "_mae": LOWER,
-    "_rmse": LOWER,
-    "_calibration_mae": LOWER,
-    "_cum_error_pct": CLOSER_TO_ZERO,
-    "_aggregate_error_pct": CLOSER_TO_ZERO,
-    "_gini_norm": HIGHER,
-    "_spearman": HIGHER,
-    "_decile_mape": LOWER,
-    "_top10_capture": HIGHER,
-    "_top20_capture": HIGHER,
-    "_roc_auc": HIGHER,
-    "_pr_auc": HIGHER,
-    "_brier": LOWER,
-    "_ece": LOWER,
-    "_top_decile_lift": HIGHER,
-}
-
-#: Stable metric names (``{prefix}`` is the caller's prefix, e.g. ``clv``) -> definition.
-METRIC_DEFINITIONS: Final[Mapping[str, str]] = {
-    "purchases_mae": "Mean absolute error of predicted vs actual holdout purchases per customer.",
-    "purchases_rmse": "Root mean squared error of predicted vs actual holdout purchases per customer.",
-    "purchases_cum_error_pct": (
-        "100 * (sum predicted - sum actual) / sum actual holdout purchases, i.e. the error of the "
-        "cumulative repeat-transaction curve at the end of the holdout (NaN if no purchases)."
-    ),
-    "purchases_calibration_mae": (
-        "Customer-weighted mean |mean actual - mean predicted| holdout purchases over the "
-        "calibration-frequency bins 0..7+ (the lifetimes conditional-expectations plot)."
-    ),
-    "spend_mae": (
-        "Mean absolute error of the predicted expected order value vs the realised mean holdout "
-        "spend per purchase, over customers with frequency_cal > 0 and >= 1 holdout purchase."
-    ),
-    "{prefix}_gini_norm": (
-        "Normalized Gini: Gini of the Lorenz curve of realised value with customers sorted by "
-        "descending prediction (ties share their mean value), divided by the Gini of the perfect "
-        "sort. 1 = perfect ranking, 0 = random or constant, -1 = reversed."
-    ),
-    "{prefix}_spearman": "Spearman rank correlation of prediction and realised value (average ranks).",
-    "{prefix}_decile_mape": (
-        "Customers split into 10 near-equal groups by descending prediction (stable order); mean "
-        "over groups of 100 * |sum predicted - sum actual| / |sum actual|; groups whose actual sum "
-        "is zero are left out (NaN when all are, or with fewer than 10 customers)."
-    ),
-    "{prefix}_top10_capture": (
-        "Share of total realised value held by the top 10 % of customers by prediction "
-        "(ties share their mean value)."
-    ),
-    "{prefix}_top20_capture": "As top10_capture, for the top 20 % of customers.",
-    "{prefix}_aggregate_error_pct": "100 * (sum predicted - sum actual) / sum actual value.",
-    "{prefix}_roc_auc": "Area under the ROC curve (ties in the score count one half).",
-    "{prefix}_pr_auc": (
-        "Average precision: sum over score thresholds of (recall_k - recall_k-1) * precision_k."
-    ),
-    "{prefix}_brier": "Brier score: mean squared difference of probability and 0/1 outcome.",
-    "{prefix}_ece": (
-        "Expected calibration error: 10 equal-width probability bins on [0, 1] (the last closed), "
-        "sum over bins of (n_bin / n) * |observed rate - mean probability|."
-    ),
-    "{prefix}_top_decile_lift": (
-        "Outcome rate among the top 10 % of customers by score (ties share their mean outcome) "
-        "divided by the overall rate."
-    ),
-}
+# --- metric directions (the registry is the one source; re-exported for callers) -------
+HIGHER: Final = registry.HIGHER
+LOWER: Final = registry.LOWER
+CLOSER_TO_ZERO: Final = registry.CLOSER_TO_ZERO
+DIRECTIONS: Final = registry.DIRECTIONS
 
 # --- table columns ------------------------------------------------------------------
 FREQUENCY_BIN: Final = "frequency_cal"
@@ -133,12 +72,6 @@ BIN_LOWER: Final = "bin_lower"
 BIN_UPPER: Final = "bin_upper"
 MEAN_PREDICTED: Final = "mean_predicted"
 OBSERVED_RATE: Final = "observed_rate"
-METRIC: Final = "metric"
-MODEL: Final = "model"
-BASELINE: Final = "baseline"
-DIRECTION: Final = "direction"
-RELATIVE_LIFT: Final = "relative_lift"
-LOSES: Final = "loses"
 
 
 #: How the message about non-finite inputs of a metric ends.
@@ -263,22 +196,13 @@ def _relative_total_error(actual: FloatArray, predicted: FloatArray, metric: str
 def mae(actual: ArrayLike, predicted: ArrayLike) -> float:
     """Mean absolute error ``mean(|predicted - actual|)``."""
     a, p = _aligned(actual=actual, predicted=predicted)
-    return float(np.mean(np.abs(p - a)))
+    return float(skm.mean_absolute_error(a, p))
 
 
 def rmse(actual: ArrayLike, predicted: ArrayLike) -> float:
     """Root mean squared error ``sqrt(mean((predicted - actual)^2))``."""
     a, p = _aligned(actual=actual, predicted=predicted)
-    return float(np.sqrt(np.mean((p - a) ** 2)))
-
-
-def cumulative_error_pct(actual: ArrayLike, predicted: ArrayLike) -> float:
-    """Error of the cumulative total at the end of the holdout, in percent.
-
-    ``100 * (sum(predicted) - sum(actual)) / sum(actual)``; NaN when ``sum(actual) <= 0``.
-    """
-    a, p = _aligned(actual=actual, predicted=predicted)
-    return _relative_total_error(a, p, "cumulative error")
+    return float(skm.root_mean_squared_error(a, p))
 
 
 def purchases_calibration_table(
@@ -440,10 +364,9 @@ def normalized_gini(actual: ArrayLike, predicted: ArrayLike) -> float:
 def spearman(actual: ArrayLike, predicted: ArrayLike) -> float:
     """Spearman rank correlation (Pearson correlation of average ranks); NaN if constant."""
     a, p = _aligned(actual=actual, predicted=predicted)
-    rank_a, rank_p = rankdata(a), rankdata(p)
-    if np.ptp(rank_a) == 0 or np.ptp(rank_p) == 0:
+    if np.ptp(a) == 0 or np.ptp(p) == 0:
         return _undefined("Spearman correlation", "actual or predicted is constant")
-    return float(np.corrcoef(rank_a, rank_p)[0, 1])
+    return float(spearmanr(a, p).statistic)
 
 
 def decile_table(actual: ArrayLike, predicted: ArrayLike, n_bins: int = N_DECILES) -> pd.DataFrame:
@@ -518,7 +441,7 @@ def value_metrics(actual: ArrayLike, predicted: ArrayLike, prefix: str) -> dict[
     """Value-ranking metrics of predicted vs realised holdout value.
 
     Keys: ``{prefix}_gini_norm, _spearman, _decile_mape, _top10_capture, _top20_capture,
-    _aggregate_error_pct`` (definitions in :data:`METRIC_DEFINITIONS`).
+    _aggregate_error_pct`` (definitions in :mod:`clvkit.evaluation.registry`).
     """
     prefix = _check_prefix(prefix)
     a, p = _aligned(actual=actual, predicted=predicted)
@@ -541,26 +464,16 @@ def _binary_inputs(y_true: ArrayLike, p: ArrayLike) -> tuple[FloatArray, FloatAr
     return y, s
 
 
-def _threshold_counts(y: FloatArray, score: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """True and false positives at each distinct score threshold, highest threshold first."""
-    order = np.argsort(-score, kind="stable")
-    sorted_score, sorted_y = score[order], y[order]
-    last_of_group = np.r_[np.flatnonzero(sorted_score[1:] != sorted_score[:-1]), sorted_y.size - 1]
-    tps = np.cumsum(sorted_y)[last_of_group]
-    fps = last_of_group + 1 - tps
-    return tps, fps, sorted_score[last_of_group]
-
-
 def roc_curve(y_true: ArrayLike, score: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """ROC curve ``(fpr, tpr, thresholds)``, one point per distinct score plus the origin."""
+    """ROC curve ``(fpr, tpr, thresholds)``, one point per distinct score plus the origin.
+
+    scikit-learn's ``roc_curve`` (``drop_intermediate=False``); both classes must be present.
+    """
     y, s = _binary_inputs(y_true, score)
-    positives = y.sum()
-    if positives == 0 or positives == y.size:
+    if np.unique(y).size < 2:
         raise ValueError("y_true must hold both classes for a ROC curve, got one class only")
-    tps, fps, thresholds = _threshold_counts(y, s)
-    fpr = np.r_[0.0, fps / (y.size - positives)]
-    tpr = np.r_[0.0, tps / positives]
-    return fpr, tpr, np.r_[np.inf, thresholds]
+    fpr, tpr, thresholds = skm.roc_curve(y, s, drop_intermediate=False)
+    return fpr, tpr, thresholds
 
 
 def precision_recall_curve(
@@ -568,39 +481,37 @@ def precision_recall_curve(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Precision-recall curve ``(precision, recall, thresholds)``, highest threshold first.
 
-    The first point is ``(recall 0, precision 1)``, as in scikit-learn.
+    scikit-learn's ``precision_recall_curve`` in the order of :func:`roc_curve`: the first
+    point is ``(recall 0, precision 1)`` at threshold ``inf``.
     """
     y, s = _binary_inputs(y_true, score)
-    positives = y.sum()
-    if positives == 0:
+    if y.sum() == 0:
         raise ValueError("y_true has no positive outcome: precision and recall are undefined")
-    tps, fps, thresholds = _threshold_counts(y, s)
-    return np.r_[1.0, tps / (tps + fps)], np.r_[0.0, tps / positives], np.r_[np.inf, thresholds]
+    precision, recall, thresholds = skm.precision_recall_curve(y, s)
+    return precision[::-1], recall[::-1], np.r_[np.inf, thresholds[::-1]]
 
 
 def roc_auc(y_true: ArrayLike, score: ArrayLike) -> float:
-    """Area under the ROC curve (trapezoids; tied scores count one half); NaN with one class."""
+    """Area under the ROC curve (``roc_auc_score``; tied scores count one half); NaN with one class."""
     y, s = _binary_inputs(y_true, score)
     if np.unique(y).size < 2:
         return _undefined("ROC AUC", "y_true holds one class only")
-    fpr, tpr, _ = roc_curve(y, s)
-    return float(np.trapezoid(tpr, fpr))
+    return float(skm.roc_auc_score(y, s))
 
 
 def average_precision(y_true: ArrayLike, score: ArrayLike) -> float:
-    """Average precision ``sum_k (R_k - R_{k-1}) P_k`` over distinct thresholds (PR AUC)."""
+    """Average precision ``sum_k (R_k - R_{k-1}) P_k`` (``average_precision_score``); NaN without positives."""
     y, s = _binary_inputs(y_true, score)
     if y.sum() == 0:
         return _undefined("average precision", "y_true has no positive outcome")
-    precision, recall, _ = precision_recall_curve(y, s)
-    return float(np.sum(np.diff(recall) * precision[1:]))
+    return float(skm.average_precision_score(y, s))
 
 
 def brier_score(y_true: ArrayLike, p: ArrayLike) -> float:
-    """Brier score ``mean((p - y)^2)``."""
+    """Brier score ``mean((p - y)^2)`` (``brier_score_loss``)."""
     y, prob = _binary_inputs(y_true, p)
     _check_probability(prob, "p")
-    return float(np.mean((prob - y) ** 2))
+    return float(skm.brier_score_loss(y.astype(int), prob, labels=[0, 1]))
 
 
 def reliability_table(y_true: ArrayLike, p: ArrayLike, n_bins: int = ECE_BINS) -> pd.DataFrame:
@@ -676,26 +587,8 @@ def churn_metrics(y_true: ArrayLike, p: ArrayLike, prefix: str) -> dict[str, flo
 
 
 def metric_direction(name: str) -> str:
-    """``higher``, ``lower`` or ``closer_to_zero``: the longest suffix of ``name`` in
-    :data:`METRIC_DIRECTION` decides."""
-    matches = [suffix for suffix in METRIC_DIRECTION if name.endswith(suffix)]
-    if not matches:
-        raise ValueError(
-            f"no direction is known for metric {name!r} (known suffixes: {sorted(METRIC_DIRECTION)}); "
-            "pass higher_is_better explicitly"
-        )
-    return METRIC_DIRECTION[max(matches, key=len)]
-
-
-def metric_definition(name: str) -> str:
-    """Definition of a stable metric name, resolving ``{prefix}_...`` templates by suffix."""
-    if name in METRIC_DEFINITIONS:
-        return METRIC_DEFINITIONS[name]
-    for template, definition in METRIC_DEFINITIONS.items():
-        suffix = template.removeprefix("{prefix}")
-        if template.startswith("{prefix}") and name.endswith(suffix) and len(name) > len(suffix):
-            return definition
-    raise KeyError(f"no definition for metric {name!r}")
+    """``higher``, ``lower`` or ``closer_to_zero`` for a metric name (see :mod:`clvkit.evaluation.registry`)."""
+    return registry.metric_direction(name)
 
 
 def _check_direction(direction: str) -> str:
@@ -732,41 +625,3 @@ def loses_to_baseline(model: float, baseline: float, direction: str) -> bool:
     if direction == LOWER:
         return m > b
     return abs(m) > abs(b)
-
-
-def lift_over_baseline(
-    model_metrics: Mapping[str, float],
-    baseline_metrics: Mapping[str, float],
-    higher_is_better: bool | Mapping[str, bool] | None = None,
-) -> pd.DataFrame:
-    """Model vs baseline on the metrics both have, with relative lift and a ``loses`` flag.
-
-    Parameters
-    ----------
-    model_metrics, baseline_metrics : mapping of metric name to value
-        Same names on both sides (compute both with the same prefix).
-    higher_is_better : bool or mapping of name to bool, optional
-        Direction of all metrics, or per metric; by default from :data:`METRIC_DIRECTION`.
-
-    Returns
-    -------
-    DataFrame indexed by ``metric`` (model order) with columns ``model, baseline, direction,
-    relative_lift, loses`` (see :func:`relative_lift`, :func:`loses_to_baseline`).
-    """
-    names = [name for name in model_metrics if name in baseline_metrics]
-    rows = []
-    for name in names:
-        direction = _direction_for(name, higher_is_better)
-        m, b = model_metrics[name], baseline_metrics[name]
-        rows.append((name, float(m), float(b), direction, relative_lift(m, b, direction),
-                     loses_to_baseline(m, b, direction)))
-    frame = pd.DataFrame(rows, columns=[METRIC, MODEL, BASELINE, DIRECTION, RELATIVE_LIFT, LOSES])
-    return frame.astype({LOSES: bool}).set_index(METRIC)
-
-
-def _direction_for(name: str, higher_is_better: bool | Mapping[str, bool] | None) -> str:
-    if isinstance(higher_is_better, bool):
-        return HIGHER if higher_is_better else LOWER
-    if isinstance(higher_is_better, Mapping) and name in higher_is_better:
-        return HIGHER if higher_is_better[name] else LOWER
-    return metric_direction(name)

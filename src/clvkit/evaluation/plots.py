@@ -28,6 +28,7 @@ from clvkit.constants import (
     FIGURE_DPI,
     FIGURE_SIZE_INCHES,
     P_ALIVE_GRID_POINTS,
+    VALUE_AT_RISK_TOP_FRACTION,
     WIDE_FIGURE_SIZE_INCHES,
 )
 from clvkit.evaluation import metrics
@@ -48,8 +49,9 @@ GROUP: Final = "group"
 CUSTOMERS: Final = "customers"
 CURRENT_VALUE: Final = "current_value"
 CLV: Final = "clv"
-VALUE_AT_RISK: Final = "value_at_risk"
+CHURN_LOSS: Final = "churn_loss_value"
 CLV_SHARE: Final = "clv_share"
+CHURN_LOSS_SHARE: Final = "churn_loss_share"
 MISSING_GROUP: Final = "(missing)"
 
 
@@ -65,15 +67,8 @@ def _figure(n_axes: int = 1) -> tuple[Figure, list[Axes]]:
 
 
 def _vector(values: ArrayLike, name: str) -> FloatArray:
-    try:
-        array = np.array(values, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be numeric: {error}") from error
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty one-dimensional array, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} has {int((~np.isfinite(array)).sum())} non-finite value(s) (NaN or inf)")
-    return array
+    """Non-empty, finite, one-dimensional float copy (the metrics' check, worded for a plot)."""
+    return metrics.as_vector(values, name, advice="drop or fill them before plotting")
 
 
 def _check_lengths(**arrays: Sequence[Any] | FloatArray) -> None:
@@ -365,31 +360,66 @@ def segment_summary(
     segment_col: str = schemas.RFM_SEGMENT,
     tier_col: str = schemas.VALUE_TIER,
     *,
-    current_value_col: str,
+    current_value_col: str = schemas.CURRENT_VALUE,
     clv_col: str = schemas.CLV,
-    value_at_risk_col: str = schemas.VALUE_AT_RISK,
+    churn_loss_col: str = schemas.CHURN_LOSS_VALUE,
+    quadrant_col: str | None = schemas.VALUE_QUADRANT,
 ) -> pd.DataFrame:
-    """Customers, current value, CLV and value at risk per segment and per value tier.
+    """Customers, current value, future value (CLV) and churn-loss value per group.
 
-    Returns a long table: rows of ``grouping == segment_col`` (one per segment), then rows of
-    ``grouping == tier_col``; each block sorted by descending CLV. Columns ``grouping, group,
-    customers, current_value, clv, value_at_risk, clv_share`` (share of total CLV). Missing
-    labels form the group ``"(missing)"``; sums skip missing values. ``current_value_col``
-    (e.g. historical spend) has no canonical name, so the caller names it.
+    Returns a long table: rows of ``grouping == quadrant_col`` (when that column is in ``df``),
+    then ``segment_col``, then ``tier_col``; each block sorted by descending churn-loss value.
+    Columns ``grouping, group, customers, current_value, clv, churn_loss_value, clv_share,
+    churn_loss_share`` (shares of the totals). Missing labels form the group ``"(missing)"``;
+    sums skip missing values.
     """
-    value_cols = [current_value_col, clv_col, value_at_risk_col]
-    _check_columns(df, [segment_col, tier_col, *value_cols], "df")
+    value_cols = [current_value_col, clv_col, churn_loss_col]
+    groupings = [c for c in (quadrant_col, segment_col, tier_col) if c is not None and (c in df or c != quadrant_col)]
+    _check_columns(df, [*groupings, *value_cols], "df")
     non_numeric = [c for c in value_cols if not pd.api.types.is_numeric_dtype(df[c].dtype)]
     if non_numeric:
         raise ValueError(f"df column(s) {non_numeric} must be numeric")
-    total_clv = float(df[clv_col].sum())
-    blocks = [_summary_block(df, col, value_cols, total_clv) for col in (segment_col, tier_col)]
+    totals = (float(df[clv_col].sum()), float(df[churn_loss_col].sum()))
+    blocks = [_summary_block(df, col, value_cols, totals) for col in groupings]
     return pd.concat(blocks, ignore_index=True)
 
 
-def _summary_block(df: pd.DataFrame, group_col: str, value_cols: list[str], total_clv: float) -> pd.DataFrame:
+def churn_loss_concentration(values: Sequence[float] | np.ndarray, top_fraction: float = VALUE_AT_RISK_TOP_FRACTION) -> float:
+    """Share of the total churn-loss value held by the ``top_fraction`` of customers (ceil, at least 1) ranked by it."""
+    array = np.sort(np.clip(np.nan_to_num(np.asarray(values, dtype=float)), 0.0, None))[::-1]
+    if array.size == 0 or array.sum() <= 0:
+        return float("nan")
+    top = max(1, int(np.ceil(top_fraction * array.size)))
+    return float(array[:top].sum() / array.sum())
+
+
+def value_at_risk_summary(df: pd.DataFrame, top_fraction: float = VALUE_AT_RISK_TOP_FRACTION, **columns: str) -> pd.DataFrame:
+    """Where the value at risk is: :func:`segment_summary` led by a row for the top customers.
+
+    The first row (``grouping == "top customers"``) holds the ``top_fraction`` of customers with
+    the highest churn-loss value: their count, values and ``churn_loss_share`` (the share of the
+    total churn-loss value they hold).
+    """
+    summary = segment_summary(df, **columns)
+    loss_col = columns.get("churn_loss_col", schemas.CHURN_LOSS_VALUE)
+    current_col = columns.get("current_value_col", schemas.CURRENT_VALUE)
+    clv_col = columns.get("clv_col", schemas.CLV)
+    n_top = max(1, int(np.ceil(top_fraction * len(df)))) if len(df) else 0
+    top = df.nlargest(n_top, loss_col) if n_top else df.iloc[:0]
+    total_clv, total_loss = float(df[clv_col].sum()), float(df[loss_col].sum())
+    row = pd.DataFrame({
+        GROUPING: ["top customers"], GROUP: [f"top {top_fraction:.0%} by churn-loss value"],
+        CUSTOMERS: [len(top)], CURRENT_VALUE: [float(top[current_col].sum())], CLV: [float(top[clv_col].sum())],
+        CHURN_LOSS: [float(top[loss_col].sum())],
+        CLV_SHARE: [float(top[clv_col].sum()) / total_clv if total_clv else np.nan],
+        CHURN_LOSS_SHARE: [float(top[loss_col].sum()) / total_loss if total_loss else np.nan],
+    })
+    return pd.concat([row, summary], ignore_index=True)
+
+
+def _summary_block(df: pd.DataFrame, group_col: str, value_cols: list[str], totals: tuple[float, float]) -> pd.DataFrame:
     labels = df[group_col].astype(object).where(df[group_col].notna(), MISSING_GROUP).astype(str)
-    current, clv, at_risk = value_cols
+    current, clv, loss = value_cols
     grouped = df[value_cols].groupby(labels.to_numpy(), sort=True)
     block = pd.DataFrame(
         {
@@ -397,9 +427,11 @@ def _summary_block(df: pd.DataFrame, group_col: str, value_cols: list[str], tota
             CUSTOMERS: grouped.size().to_numpy(),
             CURRENT_VALUE: grouped[current].sum().to_numpy(),
             CLV: grouped[clv].sum().to_numpy(),
-            VALUE_AT_RISK: grouped[at_risk].sum().to_numpy(),
+            CHURN_LOSS: grouped[loss].sum().to_numpy(),
         }
     )
+    total_clv, total_loss = totals
     block[CLV_SHARE] = block[CLV] / total_clv if total_clv else np.nan
+    block[CHURN_LOSS_SHARE] = block[CHURN_LOSS] / total_loss if total_loss else np.nan
     block.insert(0, GROUPING, group_col)
-    return block.sort_values([CLV, GROUP], ascending=[False, True], kind="stable").reset_index(drop=True)
+    return block.sort_values([CHURN_LOSS, GROUP], ascending=[False, True], kind="stable").reset_index(drop=True)

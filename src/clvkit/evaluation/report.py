@@ -3,7 +3,7 @@
 Images travel inside the page as base64 ``data:`` URIs, so the file can be logged as a
 single artifact and opened offline. Metrics tables put the model next to its baselines and
 flag each metric on which the model is worse than a baseline (direction from
-:data:`clvkit.evaluation.metrics.METRIC_DIRECTION`). Every user-supplied string is escaped.
+:mod:`clvkit.evaluation.registry`). Every user-supplied string is escaped.
 The output depends on the inputs only (no timestamps), so equal inputs give equal pages.
 """
 
@@ -35,6 +35,8 @@ LOSES_CLASS: Final = "loses"
 LOSES_MARK: Final = "⚠"
 #: Significant digits of the numbers in metric and data tables.
 SIGNIFICANT_DIGITS: Final = 4
+#: Table rendered as the "where the value at risk is" section (see plots.value_at_risk_summary).
+VALUE_AT_RISK_TABLE: Final = "value_at_risk"
 
 CSS: Final = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -89,7 +91,9 @@ def render_html_report(
         Plots (see :func:`figure_to_png`); each becomes an ``<img>`` whose ``alt`` is the
         name, inside a ``<figure>`` with id ``img-<slug of name>``.
     tables : mapping of name -> DataFrame
-        Further tables (calibration, deciles, segments...).
+        Further tables (calibration, deciles, segments...). A table named ``value_at_risk``
+        (:func:`clvkit.evaluation.plots.value_at_risk_summary`) gets its own section, "Where the
+        value at risk is", led by the share of the churn-loss value held by the top customers.
     model_column : str, optional
         Name of the model column in every metrics table.
     """
@@ -109,8 +113,9 @@ def render_html_report(
         _losses_summary(losses, len(sections)),
         metric_html,
         "</section>",
+        _value_at_risk_html(tables.get(VALUE_AT_RISK_TABLE)),
         _images_html(images),
-        _tables_html(tables),
+        _tables_html({k: v for k, v in tables.items() if k != VALUE_AT_RISK_TABLE}),
         "</body></html>",
     ]
     return "\n".join(part for part in parts if part)
@@ -285,6 +290,27 @@ def _images_html(images: Mapping[str, bytes]) -> str:
             f"<figcaption>{_esc(name)}</figcaption></figure>"
         )
     return '<section id="plots"><h2>Plots</h2>' + "\n".join(figures) + "</section>"
+
+
+def _value_at_risk_html(table: pd.DataFrame | None) -> str:
+    """Section "Where the value at risk is": the top customers' share, then the table by group."""
+    if table is None or table.empty:
+        return ""
+    lead = ""
+    if {"grouping", "group", "customers", "churn_loss_share"} <= set(table.columns):
+        top = table[table["grouping"] == "top customers"]
+        if not top.empty:
+            row = top.iloc[0]
+            lead = (f"<p>The {_esc(row['group'])} ({_number(row['customers'])} customers) hold "
+                    f"<strong>{_float(row['churn_loss_share']):.1%}</strong> of the total churn-loss value "
+                    "(P(loss) x value if retained, over the CLV horizon).</p>")
+    rendered = table.to_html(
+        escape=True, index=False, na_rep=MISSING_VALUE, border=0, classes="data",
+        float_format=lambda v: f"{v:.{SIGNIFICANT_DIGITS}g}",
+    )
+    return ('<section id="value-at-risk"><h2>Where the value at risk is</h2>' + lead
+            + "<p>By value quadrant, RFM segment and value tier, largest churn-loss value first.</p>"
+            + rendered + "</section>")
 
 
 def _tables_html(tables: Mapping[str, pd.DataFrame]) -> str:

@@ -206,7 +206,7 @@ def behavioral_columns(
     skipped = skipped_features(list(transactions.columns))
     names = feature_names(windows, skipped)
     if skipped:
-        logger.info("behavioural features skipped (source column absent): %s",
+        logger.debug("behavioural features skipped (source column absent): %s",
                     ", ".join(f"{n} <- {FEATURE_SOURCES[n]}" for n in skipped))
     if periods.n_customers == 0:
         return {n: np.zeros(0, dtype=_dtype(n)) for n in names}, skipped

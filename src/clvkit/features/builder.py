@@ -9,7 +9,14 @@ Columns, in order: ``frequency, recency, T, monetary_value`` (:func:`btyd.summar
 ``time_unit``), ``r_score, f_score, m_score, rfm_score, rfm_segment`` (:mod:`rfm`; R from
 ``days_since_last_purchase``, F from ``n_purchase_days``, M from ``spend_per_purchase_day``),
 ``historical_value_tier`` (A/B/C on ``total_spend`` with the thresholds learnt at fit), then
-the behavioural features (:data:`behavioral.FEATURE_DEFINITIONS`).
+the behavioural features (:data:`behavioral.FEATURE_DEFINITIONS`), then the current value
+(:mod:`clvkit.features.margin`): ``current_value`` (gross margin earned up to the cut-off) and
+``current_value_trailing`` (gross margin earned in the last ``current_value_window_days``).
+
+Count-only transactions (no ``amount`` column) keep ``monetary_value`` (all 0.0, so the BTYD
+summary keeps its shape) but omit every spend-based column (:data:`SPEND_COLUMNS`), ``m_score``,
+``historical_value_tier`` and the current value; ``rfm_score`` is then two digits (R, F) and the
+segments use F alone. ``has_amount_`` tells which case was fitted.
 """
 
 from __future__ import annotations
@@ -25,9 +32,12 @@ import pandas as pd
 
 from clvkit import schemas
 from clvkit.constants import (
+    DEFAULT_CURRENT_VALUE_WINDOW_DAYS,
+    DEFAULT_MARGIN,
     DEFAULT_TIER_A_SHARE,
     DEFAULT_TIER_B_SHARE,
     DEFAULT_TRAILING_WINDOWS_DAYS,
+    RFM_RECENCY_CYCLE_MULTIPLES,
 )
 from clvkit.exceptions import FeatureMismatchError, NotFittedError
 from clvkit.features._periods import (
@@ -42,6 +52,7 @@ from clvkit.features._periods import (
 )
 from clvkit.features.behavioral import FEATURE_SOURCES, behavioral_columns
 from clvkit.features.btyd import summary_columns
+from clvkit.features.margin import current_value_columns
 from clvkit.features.rfm import (
     F_SCORE,
     M_SCORE,
@@ -49,6 +60,8 @@ from clvkit.features.rfm import (
     RFM_SCORE,
     RFMEdges,
     SegmentPattern,
+    fm_scores,
+    purchase_cycle_days,
     score_strings,
     segment_table,
     tiers_from_thresholds,
@@ -57,13 +70,17 @@ from clvkit.features.rfm import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HISTORICAL_VALUE_TIER", "FeatureBuilder", "build_customer_table"]
+__all__ = ["HISTORICAL_VALUE_TIER", "SPEND_COLUMNS", "FeatureBuilder", "build_customer_table"]
 
 HISTORICAL_VALUE_TIER = "historical_value_tier"
 _FORMAT = "clvkit.features.FeatureBuilder"
 _FORMAT_VERSION = 1
 _RFM_INPUTS = ("days_since_last_purchase", "n_purchase_days", "spend_per_purchase_day")
 _TIER_INPUT = "total_spend"
+_GAP_INPUT = "gap_mean_days"
+#: Spend-based behavioural features, absent from count-only tables ({w}: per trailing window).
+SPEND_COLUMNS = ("total_spend", "spend_per_purchase_day", "avg_order_value", "max_order_value",
+                 "first_order_value", "returns_share", "spend_{w}d", "spend_trend_{w}d")
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,8 @@ class _Base:
     btyd: dict[str, np.ndarray]
     behaviour: dict[str, np.ndarray]
     skipped: tuple[str, ...]
+    has_amount: bool = True
+    value: dict[str, np.ndarray] | None = None
 
     @property
     def columns(self) -> dict[str, np.ndarray]:
@@ -94,13 +113,28 @@ class FeatureBuilder:
         (R, F) pattern -> segment name (see :mod:`clvkit.features.rfm`); None: defaults.
     tier_shares
         ``(a_share, b_share)`` of the historical value tiers, ``0 < a < b <= 1``.
+    margin
+        Gross-margin share of revenue of the current value where the transactions carry no
+        ``cost``/``margin`` column (config ``clv.margin``).
+    current_value_window_days
+        Trailing window (days) of ``current_value_trailing`` (config
+        ``features.current_value_window_days``).
+    rfm_recency_days
+        Four absolute recency edges (days) of R5..R2; None: ``rfm_cycle_multiples`` times the
+        purchase cycle learnt at fit.
+    rfm_cycle_multiples
+        Four multiples of the purchase cycle giving the recency edges.
 
     Attributes (after ``fit``)
     --------------------------
     as_of_ : datetime.date
         Cut-off of the fit.
     rfm_edges_ : RFMEdges
-        Learnt quantile edges.
+        Learnt edges (recency in days, F and M on repeat customers).
+    rfm_cycle_days_ : float
+        Purchase cycle (days) learnt at fit: median mean gap of repeat customers.
+    has_amount_ : bool
+        False when fitted on count-only transactions (no ``amount`` column).
     tier_thresholds_ : tuple
         Smallest ``total_spend`` of tiers A and B (None: empty tier).
     feature_names_out_ : list of str
@@ -117,11 +151,19 @@ class FeatureBuilder:
         trailing_windows_days: Sequence[int] = DEFAULT_TRAILING_WINDOWS_DAYS,
         rfm_segments: Mapping[SegmentPattern, str] | None = None,
         tier_shares: tuple[float, float] = (DEFAULT_TIER_A_SHARE, DEFAULT_TIER_B_SHARE),
+        margin: float = DEFAULT_MARGIN,
+        current_value_window_days: int = DEFAULT_CURRENT_VALUE_WINDOW_DAYS,
+        rfm_recency_days: Sequence[float] | None = None,
+        rfm_cycle_multiples: Sequence[float] = RFM_RECENCY_CYCLE_MULTIPLES,
     ) -> None:
         self.time_unit = time_unit
         self.trailing_windows_days = trailing_windows_days
         self.rfm_segments = rfm_segments
         self.tier_shares = tier_shares
+        self.margin = margin
+        self.current_value_window_days = current_value_window_days
+        self.rfm_recency_days = rfm_recency_days
+        self.rfm_cycle_multiples = rfm_cycle_multiples
 
     # --- scikit-learn parameter protocol ---------------------------------------
 
@@ -132,6 +174,10 @@ class FeatureBuilder:
             "trailing_windows_days": self.trailing_windows_days,
             "rfm_segments": self.rfm_segments,
             "tier_shares": self.tier_shares,
+            "margin": self.margin,
+            "current_value_window_days": self.current_value_window_days,
+            "rfm_recency_days": self.rfm_recency_days,
+            "rfm_cycle_multiples": self.rfm_cycle_multiples,
         }
 
     def set_params(self, **params: Any) -> FeatureBuilder:
@@ -169,8 +215,19 @@ class FeatureBuilder:
                 f"no customer has a transaction on or before {day_to_date(end_day)}; "
                 "cannot fit the feature builder (choose a later as_of)"
             )
-        self.rfm_edges_ = RFMEdges.fit(*(base.columns[c] for c in _RFM_INPUTS))
-        self.tier_thresholds_ = value_tier_thresholds(base.columns[_TIER_INPUT], *self.tier_shares)
+        columns = base.columns
+        repeat_gaps = columns[_GAP_INPUT]
+        self.rfm_cycle_days_ = purchase_cycle_days(repeat_gaps)
+        self.rfm_edges_ = RFMEdges.fit(
+            columns["days_since_last_purchase"], columns["n_purchase_days"],
+            columns.get("spend_per_purchase_day", np.zeros(base.ids.size)),
+            cycle_days=self.rfm_cycle_days_, recency_days=self.rfm_recency_days,
+            cycle_multiples=self.rfm_cycle_multiples,
+        )
+        self.has_amount_ = base.has_amount
+        self.tier_thresholds_ = (
+            value_tier_thresholds(columns[_TIER_INPUT], *self.tier_shares) if base.has_amount else (None, None)
+        )
         self.as_of_ = day_to_date(end_day)
         self.skipped_features_ = base.skipped
         self.source_columns_ = _sources_present(transactions)
@@ -215,6 +272,11 @@ class FeatureBuilder:
                 "trailing_windows_days": [int(w) for w in self.trailing_windows_days],
                 "rfm_segments": _segments_to_json(self.rfm_segments),
                 "tier_shares": [float(s) for s in self.tier_shares],
+                "margin": float(self.margin),
+                "current_value_window_days": int(self.current_value_window_days),
+                "rfm_recency_days": (None if self.rfm_recency_days is None
+                                     else [float(d) for d in self.rfm_recency_days]),
+                "rfm_cycle_multiples": [float(m) for m in self.rfm_cycle_multiples],
             },
         }
         if _is_fitted(self):
@@ -226,6 +288,8 @@ class FeatureBuilder:
                 "skipped_features": list(self.skipped_features_),
                 "source_columns": list(self.source_columns_),
                 "n_customers_fit": int(self.n_customers_fit_),
+                "rfm_cycle_days": float(self.rfm_cycle_days_),
+                "has_amount": bool(self.has_amount_),
             }
         return data
 
@@ -245,6 +309,12 @@ class FeatureBuilder:
             trailing_windows_days=tuple(params["trailing_windows_days"]),
             rfm_segments=_segments_from_json(params["rfm_segments"]),
             tier_shares=tuple(params["tier_shares"]),  # type: ignore[arg-type]
+            margin=float(params.get("margin", DEFAULT_MARGIN)),
+            current_value_window_days=int(params.get("current_value_window_days",
+                                                     DEFAULT_CURRENT_VALUE_WINDOW_DAYS)),
+            rfm_recency_days=(None if params.get("rfm_recency_days") is None
+                              else tuple(params["rfm_recency_days"])),
+            rfm_cycle_multiples=tuple(params.get("rfm_cycle_multiples", RFM_RECENCY_CYCLE_MULTIPLES)),
         )
         fitted = data.get("fitted")
         if fitted is not None:
@@ -257,6 +327,8 @@ class FeatureBuilder:
             builder.skipped_features_ = tuple(fitted["skipped_features"])
             builder.source_columns_ = tuple(fitted["source_columns"])
             builder.n_customers_fit_ = int(fitted["n_customers_fit"])
+            builder.rfm_cycle_days_ = float(fitted.get("rfm_cycle_days", float("nan")))
+            builder.has_amount_ = bool(fitted.get("has_amount", True))
         return builder
 
     # --- internals ----------------------------------------------------------------
@@ -271,6 +343,10 @@ class FeatureBuilder:
                 f"tier_shares must be a pair (a_share, b_share), e.g. (0.80, 0.95); got {shares!r}"
             )
         value_tier_thresholds([], *shares)  # checks 0 < a < b <= 1
+        margin = self.margin
+        if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin <= 1:
+            raise FeatureInputError(f"margin must be a gross-margin share between 0 and 1 (clv.margin), got {margin!r}")
+        check_windows((self.current_value_window_days,))
 
     def _check_fitted(self) -> None:
         if not _is_fitted(self):
@@ -280,30 +356,49 @@ class FeatureBuilder:
             )
 
     def _base(self, transactions: pd.DataFrame, end_day: int) -> _Base:
-        """BTYD summary and behavioural columns from one sort of the rows."""
+        """BTYD summary, behavioural and current-value columns from one sort of the rows."""
+        has_amount = schemas.AMOUNT in getattr(transactions, "columns", ())
+        if not has_amount and isinstance(transactions, pd.DataFrame):
+            transactions = transactions.assign(**{schemas.AMOUNT: 0.0})  # a copy: count-only log
         rows = sort_rows(transactions)
         periods = customer_days(rows, end_day)
         columns = summary_columns(periods, days_per_unit(self.time_unit))
         windows = check_windows(self.trailing_windows_days)
         behaviour, skipped = behavioral_columns(transactions, rows, periods, windows)
-        return _Base(periods.ids, columns, behaviour, skipped)
+        value = None
+        if has_amount:
+            value = current_value_columns(transactions, rows, periods, margin=float(self.margin),
+                                          window_days=int(self.current_value_window_days))
+        return _Base(periods.ids, columns, behaviour, skipped, has_amount, value)
 
     def _finish(self, base: _Base) -> pd.DataFrame:
         """One DataFrame: BTYD columns, RFM scores, segment and value tier, behaviour."""
-        scores = self.rfm_edges_.score(*(base.columns[c] for c in _RFM_INPUTS))
+        have = base.columns
+        monetary = have.get("spend_per_purchase_day", np.zeros(base.ids.size))
+        scores = self.rfm_edges_.score(*(have[c] if c in have else monetary for c in _RFM_INPUTS))
         segments = segment_table(self.rfm_segments)
         r, f, m = scores[R_SCORE], scores[F_SCORE], scores[M_SCORE]
         columns = dict(base.btyd)
-        columns.update({
-            R_SCORE: r,
-            F_SCORE: f,
-            M_SCORE: m,
-            RFM_SCORE: score_strings(r, f, m),
-            schemas.RFM_SEGMENT: segments[r - 1, f - 1],
-            HISTORICAL_VALUE_TIER: tiers_from_thresholds(base.columns[_TIER_INPUT],
-                                                         self.tier_thresholds_),
-        })
-        columns.update(base.behaviour)
+        if base.has_amount:
+            columns.update({
+                R_SCORE: r,
+                F_SCORE: f,
+                M_SCORE: m,
+                RFM_SCORE: score_strings(r, f, m),
+                schemas.RFM_SEGMENT: segments[r - 1, fm_scores(f, m) - 1],
+                HISTORICAL_VALUE_TIER: tiers_from_thresholds(have[_TIER_INPUT], self.tier_thresholds_),
+            })
+            columns.update(base.behaviour)
+            columns.update(base.value or {})
+        else:
+            columns.update({
+                R_SCORE: r,
+                F_SCORE: f,
+                RFM_SCORE: np.char.add(r.astype(str), f.astype(str)).astype(object),
+                schemas.RFM_SEGMENT: segments[r - 1, f - 1],
+            })
+            spend = _spend_names(self.trailing_windows_days)
+            columns.update({k: v for k, v in base.behaviour.items() if k not in spend})
         return pd.DataFrame(columns, index=base.ids, copy=False)
 
     def _check_columns(self, table: pd.DataFrame, transactions: pd.DataFrame) -> None:
@@ -347,8 +442,15 @@ def _as_of_day(transactions: pd.DataFrame, as_of: object) -> int:
     return to_day(frame[schemas.TIMESTAMP].max(), "as_of")
 
 
+def _spend_names(windows: Sequence[int]) -> set[str]:
+    names = set()
+    for template in SPEND_COLUMNS:
+        names.update(template.format(w=w) for w in windows) if "{w}" in template else names.add(template)
+    return names
+
+
 def _sources_present(transactions: pd.DataFrame) -> tuple[str, ...]:
-    sources = sorted(set(FEATURE_SOURCES.values()))
+    sources = sorted(set(FEATURE_SOURCES.values()) | {schemas.AMOUNT, schemas.COST, schemas.MARGIN})
     return tuple(c for c in sources if c in transactions.columns)
 
 

@@ -27,3 +27,51 @@ def customer_margin_share(transactions: pd.DataFrame, cutoff: object) -> pd.Seri
     sums = frame.groupby(schemas.CUSTOMER_ID, sort=True)[["revenue", "gross"]].sum()
     share = sums["gross"] / sums["revenue"].where(sums["revenue"] > 0)
     return share.clip(lower=0.0, upper=1.0).rename(MARGIN_SHARE).astype(np.float64)
+
+
+#: Feature-table and score columns of the current value.
+CURRENT_VALUE = schemas.CURRENT_VALUE
+CURRENT_VALUE_TRAILING = schemas.CURRENT_VALUE_TRAILING
+
+
+def row_gross_margin(transactions: pd.DataFrame, margin: float) -> np.ndarray:
+    """Gross margin of each row (currency): ``amount - cost``, ``amount x margin`` or ``amount x`` the default.
+
+    A row with a missing cost or margin falls back to ``amount x margin`` (the default share).
+    """
+    amount = transactions[schemas.AMOUNT].to_numpy(dtype=np.float64, na_value=np.nan)
+    default = amount * margin
+    if schemas.COST in transactions:
+        cost = transactions[schemas.COST].to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.where(np.isfinite(cost), amount - cost, default)
+    if schemas.MARGIN in transactions:
+        share = transactions[schemas.MARGIN].to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.where(np.isfinite(share), amount * share, default)
+    return default
+
+
+def current_value_columns(
+    transactions: pd.DataFrame, rows: object, periods: object, *, margin: float, window_days: int
+) -> dict[str, np.ndarray]:
+    """Current value per customer of ``periods``: gross margin earned, lifetime and trailing.
+
+    ``current_value`` = Σ gross margin of the customer's rows up to the cut-off day ``c``;
+    ``current_value_trailing`` = the same over the rows in ``(c - window_days, c]``. Returns
+    (negative amounts) are netted; both are floored at 0 (a customer never *earned* less than
+    nothing for the business's ranking). ``rows``/``periods``: :func:`clvkit.features._periods.sort_rows`
+    and :func:`~clvkit.features._periods.customer_days` of the same transactions.
+    """
+    from clvkit.features._periods import local_codes
+
+    gross = row_gross_margin(transactions, margin)[rows.s_rows]  # type: ignore[attr-defined]
+    days, codes = rows.s_days, rows.s_codes  # type: ignore[attr-defined]
+    keep = days <= periods.end_day  # type: ignore[attr-defined]
+    n = periods.n_customers  # type: ignore[attr-defined]
+    customer = codes if n == rows.ids.size else local_codes(rows, periods, codes)  # type: ignore[attr-defined]
+    lifetime = np.bincount(customer[keep], gross[keep], minlength=n)
+    recent = keep & (days > periods.end_day - window_days)  # type: ignore[attr-defined]
+    trailing = np.bincount(customer[recent], gross[recent], minlength=n)
+    return {
+        CURRENT_VALUE: np.maximum(lifetime[:n], 0.0),
+        CURRENT_VALUE_TRAILING: np.maximum(trailing[:n], 0.0),
+    }

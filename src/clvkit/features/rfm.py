@@ -1,17 +1,25 @@
-"""RFM quantile scores, named RFM segments and historical value tiers (A/B/C).
+"""RFM scores, named RFM segments and historical value tiers (A/B/C).
 
-Scores (Hughes 1994, "Strategic Database Marketing"): each of recency, frequency and monetary
-value gets a score 1..5 from four quantile edges ``e_1 <= ... <= e_4`` learnt on a fitting
-table (``np.quantile`` at 0.2, 0.4, 0.6, 0.8, linear interpolation). Bins are right-closed
-like ``pandas.qcut``: a value ``v`` falls in bin ``k = 1 + #{e_j < v}``. Frequency and
-monetary scores are ``k``; the recency score is ``6 - k`` because recency here is the time
-*since* the last purchase (more recent = higher score). A score is a function of the value
-alone, so equal values always get equal scores, whatever the row order. With many tied values
-(e.g. most customers with one purchase) edges coincide and some scores are unused.
+Scores are built to mean the same on any data (Hughes 1994 scores, with stable recency):
 
-Segments name the 25 (R, F) cells; patterns are regular expressions matched against the
-two-digit string "RF" (e.g. ``"[4-5][4-5]"``) or ``(R, F)`` tuples of ints or inclusive
-``(low, high)`` ranges.
+* **R** (recency, days since the last purchase) on *absolute* day edges: configured, or
+  multiples (default 0.5, 1, 2, 4) of the purchase cycle = the median of the mean gaps between
+  purchase days of repeat customers. R5 = bought within half a cycle, R4 within one cycle,
+  R3 within two, R2 within four, R1 longer ago. A quiet customer's R falls as days pass,
+  whatever the cohort structure of the data.
+* **F** (purchase days): F1 = one purchase day; F2..F5 split the *repeat* customers at the
+  quartiles of their purchase days (edges ``(1, q25, q50, q75)``).
+* **M** (spend per purchase day) at the 20/40/60/80 % quantiles of the *repeat* customers
+  (one-off customers are scored on the same edges).
+
+Bins are right-closed: a value ``v`` falls in bin ``k = 1 + #{e_j < v}``; F and M scores are
+``k``, the R score ``6 - k`` (more recent = higher). Equal values always get equal scores.
+
+Segments name the 25 (R, FM) cells, ``FM = min(ceil((F + M) / 2), F + 1)``: M counts (a frequent
+buyer of cheap items sits below one of dear items) but lifts a customer at most one step above
+F (one large purchase does not make a loyal customer); without an amount column ``FM = F``. Patterns are regular expressions matched against the two-digit string "R FM"
+(e.g. ``"[4-5][4-5]"``) or ``(R, FM)`` tuples of ints or inclusive ``(low, high)`` ranges.
+"Can't lose" = FM 5 with R 1-2 (formerly top customers, two cycles or more overdue).
 """
 
 from __future__ import annotations
@@ -25,14 +33,21 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from clvkit.constants import DEFAULT_TIER_A_SHARE, DEFAULT_TIER_B_SHARE, RFM_SCORE_BINS
+from clvkit.constants import (
+    DEFAULT_PURCHASE_CYCLE_DAYS,
+    DEFAULT_TIER_A_SHARE,
+    DEFAULT_TIER_B_SHARE,
+    MIN_PURCHASE_CYCLE_DAYS,
+    RFM_RECENCY_CYCLE_MULTIPLES,
+    RFM_SCORE_BINS,
+)
 from clvkit.features._periods import FeatureInputError
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_SEGMENTS", "RFMEdges", "rfm_scores", "segment_table", "rfm_segments",
-    "value_tier_thresholds", "value_tiers", "tiers_from_thresholds",
+    "DEFAULT_SEGMENTS", "RFMEdges", "fm_scores", "purchase_cycle_days", "rfm_scores", "segment_table",
+    "rfm_segments", "value_tier_thresholds", "value_tiers", "tiers_from_thresholds",
 ]
 
 R_SCORE = "r_score"
@@ -41,13 +56,13 @@ M_SCORE = "m_score"
 RFM_SCORE = "rfm_score"
 TIER_LABELS = ("A", "B", "C")
 
-#: An (R, F) pattern: regex on "RF", or (R, F) with ints or inclusive (low, high) ranges.
+#: An (R, FM) pattern: regex on "R FM", or (R, FM) with ints or inclusive (low, high) ranges.
 SegmentPattern: TypeAlias = str | tuple[int | tuple[int, int], int | tuple[int, int]]
 
-#: Default segments, each of the 25 (R, F) cells named exactly once. R rows 5 (recent) .. 1.
+#: Default segments, each of the 25 (R, FM) cells named exactly once. R rows 5 (recent) .. 1.
 #:
 #: ====  =========  ===========  ==========  =========  ==========
-#: R\\F  1          2            3           4          5
+#: R\\FM 1          2            3           4          5
 #: ====  =========  ===========  ==========  =========  ==========
 #: 5     New        Pot. loyal.  Pot. loyal. Champions  Champions
 #: 4     Promising  Pot. loyal.  Pot. loyal. Loyal      Loyal
@@ -70,6 +85,9 @@ DEFAULT_SEGMENTS: dict[SegmentPattern, str] = {
 }
 
 _QUANTILES = np.linspace(0.0, 1.0, RFM_SCORE_BINS + 1)[1:-1]
+#: Quartiles of the repeat customers' purchase days: edges of F2..F5 (F1 = one purchase day).
+_REPEAT_QUARTILES = (0.25, 0.50, 0.75)
+_ONE_PURCHASE_DAY = 1.0
 
 
 @dataclass(frozen=True)
@@ -82,13 +100,42 @@ class RFMEdges:
 
     @classmethod
     def fit(cls, recency: Sequence[float], frequency: Sequence[float],
-            monetary: Sequence[float]) -> RFMEdges:
-        """Edges at the 20/40/60/80 % quantiles of each input (see module docstring)."""
-        return cls(
-            recency=_edges(recency, "recency"),
-            frequency=_edges(frequency, "frequency"),
-            monetary=_edges(monetary, "monetary"),
-        )
+            monetary: Sequence[float], *, cycle_days: float | None = None,
+            recency_days: Sequence[float] | None = None,
+            cycle_multiples: Sequence[float] = RFM_RECENCY_CYCLE_MULTIPLES) -> RFMEdges:
+        """Edges of the module docstring.
+
+        Parameters
+        ----------
+        recency, frequency, monetary
+            Days since the last purchase, purchase days, spend per purchase day.
+        cycle_days
+            Purchase cycle in days (:func:`purchase_cycle_days`); None: the default cycle
+            (``DEFAULT_PURCHASE_CYCLE_DAYS``). Ignored when ``recency_days`` is given.
+        recency_days
+            Four non-decreasing absolute recency edges in days (R5 = at most the first).
+        cycle_multiples
+            Four non-decreasing multiples of the cycle giving the recency edges.
+        """
+        _finite(recency, "recency")
+        if recency_days is not None:
+            r_edges = _check_four(recency_days, "features.rfm_recency_days")
+        else:
+            cycle = DEFAULT_PURCHASE_CYCLE_DAYS if cycle_days is None else float(cycle_days)
+            if not (np.isfinite(cycle) and cycle > 0):
+                raise FeatureInputError(f"RFM purchase cycle must be a positive number of days, got {cycle_days!r}")
+            multiples = _check_four(cycle_multiples, "features.rfm_recency_cycle_multiples")
+            r_edges = tuple(float(cycle * m) for m in multiples)
+        freq = _finite(frequency, "frequency")
+        money = _finite(monetary, "monetary")
+        if freq.size == 0:
+            raise FeatureInputError("cannot learn RFM frequency edges from an empty table")
+        repeat = freq > _ONE_PURCHASE_DAY
+        pool_f = freq[repeat] if repeat.any() else freq
+        pool_m = money[repeat] if repeat.any() else money
+        f_edges = (_ONE_PURCHASE_DAY, *(float(e) for e in np.quantile(pool_f, _REPEAT_QUARTILES)))
+        f_edges = tuple(np.maximum.accumulate(np.asarray(f_edges, dtype=float)).tolist())
+        return cls(recency=r_edges, frequency=f_edges, monetary=_edges(pool_m, "monetary"))
 
     def score(self, recency: Sequence[float], frequency: Sequence[float],
               monetary: Sequence[float]) -> dict[str, np.ndarray]:
@@ -129,6 +176,47 @@ def _finite(values: Sequence[float], name: str) -> np.ndarray:
     return array
 
 
+def _check_four(values: Sequence[float], setting: str) -> tuple[float, ...]:
+    """Four finite, non-negative, non-decreasing numbers (recency edges or cycle multiples)."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.asarray([np.nan])
+    if (array.shape != (RFM_SCORE_BINS - 1,) or not np.isfinite(array).all() or (array < 0).any()
+            or (np.diff(array) < 0).any()):
+        raise FeatureInputError(
+            f"{setting} must be {RFM_SCORE_BINS - 1} non-negative, non-decreasing numbers "
+            f"(e.g. [0.5, 1, 2, 4] cycles or [30, 60, 120, 240] days), got {values!r}"
+        )
+    return tuple(float(v) for v in array)
+
+
+def purchase_cycle_days(gap_mean_days: Sequence[float]) -> float:
+    """Median of the finite mean gaps (days) between purchase days of repeat customers.
+
+    Floored at ``MIN_PURCHASE_CYCLE_DAYS``; ``DEFAULT_PURCHASE_CYCLE_DAYS`` when no customer
+    has two purchase days.
+    """
+    gaps = np.asarray(gap_mean_days, dtype=np.float64)
+    gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
+    if gaps.size == 0:
+        logger.info("RFM: no repeat customer; purchase cycle defaults to %s days", DEFAULT_PURCHASE_CYCLE_DAYS)
+        return float(DEFAULT_PURCHASE_CYCLE_DAYS)
+    return float(max(np.median(gaps), MIN_PURCHASE_CYCLE_DAYS))
+
+
+def fm_scores(f_score: Sequence[int], m_score: Sequence[int] | None) -> np.ndarray:
+    """``min(ceil((F + M) / 2), F + 1)`` (int64); F alone when ``m_score`` is None (no amounts).
+
+    M moves a customer by at most one step above F: spend refines frequency, and one large
+    purchase does not make a loyal customer.
+    """
+    f = np.asarray(f_score, dtype=np.int64)
+    if m_score is None:
+        return f
+    return np.minimum((f + np.asarray(m_score, dtype=np.int64) + 1) // 2, f + 1)
+
+
 def _edges(values: Sequence[float], name: str) -> tuple[float, ...]:
     array = _finite(values, name)
     if array.size == 0:
@@ -147,6 +235,7 @@ def rfm_scores(
     frequency: pd.Series,
     monetary: pd.Series,
     edges: RFMEdges | None = None,
+    cycle_days: float | None = None,
 ) -> pd.DataFrame:
     """RFM scores 1..5 and the ``rfm_score`` string (e.g. ``"545"``).
 
@@ -158,13 +247,15 @@ def rfm_scores(
         Larger is better (e.g. purchase days, spend per purchase day).
     edges
         Learnt edges; ``None`` learns them from these inputs (:meth:`RFMEdges.fit`).
+    cycle_days
+        Purchase cycle (days) for learning the recency edges when ``edges`` is None.
 
     Returns
     -------
     DataFrame
         ``r_score, f_score, m_score`` (int64) and ``rfm_score`` (str), indexed like ``recency``.
     """
-    edges = edges or RFMEdges.fit(recency, frequency, monetary)
+    edges = edges or RFMEdges.fit(recency, frequency, monetary, cycle_days=cycle_days)
     scores = edges.score(recency, frequency, monetary)
     table = pd.DataFrame(scores, index=recency.index)
     table[RFM_SCORE] = score_strings(scores[R_SCORE], scores[F_SCORE], scores[M_SCORE])
@@ -179,7 +270,7 @@ def score_strings(r: np.ndarray, f: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 def segment_table(mapping: Mapping[SegmentPattern, str] | None = None) -> np.ndarray:
-    """5 x 5 array of segment names, ``[r - 1, f - 1]``; checks every cell is named once.
+    """5 x 5 array of segment names, ``[r - 1, fm - 1]``; checks every cell is named once.
 
     Raises
     ------
@@ -202,8 +293,8 @@ def segment_table(mapping: Mapping[SegmentPattern, str] | None = None) -> np.nda
         if twice:
             parts.append(f"cells with more than one segment: {', '.join(twice)}")
         raise FeatureInputError(
-            "RFM segment mapping must name each of the 25 (R, F) cells exactly once (cells "
-            f"written 'RF'); {'; '.join(parts)}"
+            "RFM segment mapping must name each of the 25 (R, FM) cells exactly once (cells "
+            f"written 'R FM' as two digits, e.g. '15'); {'; '.join(parts)}"
         )
     table = np.empty((RFM_SCORE_BINS, RFM_SCORE_BINS), dtype=object)
     for (r, f), n in names.items():
@@ -239,12 +330,15 @@ def _score_range(part: Any, pattern: object) -> range:
 
 
 def rfm_segments(
-    r_score: pd.Series, f_score: pd.Series, mapping: Mapping[SegmentPattern, str] | None = None
+    r_score: pd.Series, f_score: pd.Series, mapping: Mapping[SegmentPattern, str] | None = None,
+    m_score: pd.Series | None = None,
 ) -> pd.Series:
-    """Segment name of each customer from its R and F scores (``mapping``: see module doc)."""
+    """Segment of each customer from its R score and FM (:func:`fm_scores`; F alone without
+    ``m_score``); ``mapping``: see the module docstring."""
     table = segment_table(mapping)
-    r, f = np.asarray(r_score, dtype=np.int64), np.asarray(f_score, dtype=np.int64)
-    return pd.Series(table[r - 1, f - 1], index=r_score.index, name="rfm_segment")
+    r = np.asarray(r_score, dtype=np.int64)
+    fm = fm_scores(f_score, None if m_score is None else np.asarray(m_score))
+    return pd.Series(table[r - 1, fm - 1], index=r_score.index, name="rfm_segment")
 
 
 # --- value tiers ------------------------------------------------------------------

@@ -7,9 +7,7 @@ no training data.
 
 from __future__ import annotations
 
-import json
 import logging
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -17,78 +15,84 @@ import mlflow.pyfunc
 import pandas as pd
 
 from clvkit import schemas
-from clvkit.exceptions import FeatureMismatchError, IncompatibleModelError
+from clvkit.exceptions import FeatureMismatchError, UserInputError
+from clvkit.io.artifact import (  # noqa: F401  (re-exported: the artifact lives in io.artifact, without MLflow)
+    STATE_FILE,
+    VERSIONED_PACKAGES,
+    check_versions,
+    installed_versions,
+    load_scorer_state,
+    save_scorer_state,
+)
+from clvkit.io.scorer_input import customer_table_from_request
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "state.json"
 ARTIFACT_KEY = "scorer"
-#: Distributions whose versions the artifact records, and how many version parts must match.
-VERSIONED_PACKAGES: dict[str, int] = {"clvkit": 2, "xgboost-cpu": 1, "lifetimes": 2}
-
-
-def installed_versions() -> dict[str, str]:
-    """Installed versions of the packages the artifact depends on."""
-    versions = {}
-    for name in VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def check_versions(recorded: dict[str, str], installed: dict[str, str] | None = None) -> None:
-    """Refuse to load under versions whose leading parts differ from the recorded ones."""
-    installed = installed or installed_versions()
-    problems = []
-    for name, parts in VERSIONED_PACKAGES.items():
-        saved, have = recorded.get(name), installed.get(name)
-        if saved is None:
-            continue
-        if have is None or saved.split(".")[:parts] != have.split(".")[:parts]:
-            problems.append(f"{name} {saved} (installed: {have})")
-    if problems:
-        raise IncompatibleModelError(
-            "this clvkit model was saved under " + ", ".join(problems) + "; the first "
-            "version parts must match. Install the versions it was trained with "
-            "(pip install -c constraints.txt ...) or retrain it with clvkit train."
-        )
-
-
-def save_scorer_state(directory: Path, state: dict[str, Any], boosters: dict[str, str]) -> Path:
-    """Write the scorer's JSON state and boosters into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    payload = {**state, "versions": installed_versions(), "boosters": sorted(boosters)}
-    (directory / STATE_FILE).write_text(json.dumps(payload, indent=1, sort_keys=True), encoding="utf-8")
-    for name, text in boosters.items():
-        (directory / f"{name}.xgb.json").write_text(text, encoding="utf-8")
-    return directory
-
-
-def load_scorer_state(directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """Read what :func:`save_scorer_state` wrote, after the version check."""
-    state = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
-    check_versions(state.get("versions", {}))
-    boosters = {name: (directory / f"{name}.xgb.json").read_text(encoding="utf-8") for name in state["boosters"]}
-    return state, boosters
 
 
 class ClvScorerModel(mlflow.pyfunc.PythonModel):
-    """pyfunc wrapper: input the customer table (``customer_id`` column + features)."""
+    """pyfunc wrapper. Input: the customer table, a minimal BTYD row or raw transactions with
+    ``params={"as_of": "YYYY-MM-DD"}`` (see :mod:`clvkit.io.scorer_input`); output: ``customer_id``
+    + the scorer's columns. A request the scorer cannot answer raises an MlflowException with
+    INVALID_PARAMETER_VALUE (HTTP 400) whose message names the column and rows."""
 
     def load_context(self, context: Any) -> None:
-        """Rebuild the pure scorer from the artifact directory."""
+        """Rebuild the pure scorer (and the feature builder) from the artifact directory."""
+        from clvkit.features.builder import FeatureBuilder
         from clvkit.models.scorer import ClvScorer
 
         state, boosters = load_scorer_state(Path(context.artifacts[ARTIFACT_KEY]))
         self._scorer = ClvScorer.from_dict(state["scorer"], boosters)
+        builder_state = state.get("feature_builder")
+        self._builder = FeatureBuilder.from_dict(builder_state) if builder_state else None
         self.metadata = {k: v for k, v in state.items() if k not in {"scorer", "boosters"}}
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Scores per customer: ``customer_id`` + the scorer's output columns."""
-        table = to_scorer_input(model_input)
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
+
+        try:
+            return self.score_request(model_input, params)
+        except UserInputError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+        except Exception as exc:  # the server's last line of defence: no stack trace to the client
+            logger.exception("scoring failed")
+            raise MlflowException(f"internal error while scoring ({type(exc).__name__}); see the server log",
+                                  error_code=INTERNAL_ERROR) from None
+
+    def score_request(self, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Check and complete the request, then score (raises UserInputError on a bad request)."""
+        data = self.metadata.get("data", {})
+        table, form = customer_table_from_request(
+            model_input, builder=self._builder, input_columns=self._scorer.input_columns,
+            time_unit=self._scorer.settings.time_unit, params=params, timezone=data.get("timezone"),
+        )
+        logger.debug("scoring %d customer(s) sent as %s", len(table), form)
         return self._scorer.score(table).rename_axis(schemas.CUSTOMER_ID).reset_index()
+
+
+def scorer_signature(input_table: pd.DataFrame, output_example: pd.DataFrame) -> Any:
+    """The signature of the three input forms (see :mod:`clvkit.io.scorer_input`).
+
+    Every column is optional and of MLflow's ``Any`` type: MLflow's own enforcement refuses
+    JSON integers for a double column and a missing optional column's absence is the point of
+    the minimal forms, so the scorer checks types and values itself and answers 400 naming the
+    column. Columns: ``customer_id``, the customer table's features, then the transaction
+    columns; params: ``as_of`` (YYYY-MM-DD) for the transactions form.
+    """
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, DataType, ParamSchema, ParamSpec, Schema
+
+    from clvkit.io.scorer_input import AS_OF_PARAM, TRANSACTION_NUMBERS, TRANSACTION_TEXT
+
+    names = [schemas.CUSTOMER_ID, *(str(c) for c in input_table.columns if c != schemas.CUSTOMER_ID)]
+    names += [c for c in (schemas.TIMESTAMP, *TRANSACTION_NUMBERS, *TRANSACTION_TEXT) if c not in names]
+    specs = [ColSpec(AnyType(), name, required=False) for name in names]
+    outputs = infer_signature(output_example).inputs
+    params = ParamSchema([ParamSpec(AS_OF_PARAM, DataType.string, "")])
+    return ModelSignature(inputs=Schema(specs), outputs=outputs, params=params)
 
 
 def signature_frame(table: pd.DataFrame) -> pd.DataFrame:

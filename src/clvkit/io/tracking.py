@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,17 +27,115 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 FINGERPRINT_TAG = "data_fingerprint"
 PRIMARY_METRIC_TAG = "primary_metric"
+#: Model-version tag: the evaluation split (data fingerprint + origins) the version's figures come from.
+SPLIT_TAG = "evaluation_split"
+#: MLflow's limit on a tag value (characters).
+MAX_TAG_LENGTH = 5000
 MAX_PARAM_LENGTH = 500
 
 
 def configure_tracking() -> str:
     """Use ``MLFLOW_TRACKING_URI`` or MLflow's default SQLite file ``mlflow.db`` in the working directory.
 
-    The registry follows the tracking URI unless ``MLFLOW_REGISTRY_URI`` says otherwise.
+    The registry follows the tracking URI unless ``MLFLOW_REGISTRY_URI`` says otherwise. The
+    store is checked (and a new SQLite store initialised, under a file lock) here, so that a
+    lost store fails before any expensive work and concurrent first runs do not race.
     """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     mlflow.set_tracking_uri(uri)
+    prepare_store(uri)
     return uri
+
+
+# --- store initialisation --------------------------------------------------------------------
+
+#: Seconds a process waits for another one to finish initialising the same SQLite store.
+STORE_LOCK_TIMEOUT_S = 600.0
+#: Pause between two attempts at the store lock.
+STORE_LOCK_POLL_S = 0.2
+#: Seconds to wait for a tracking server's health endpoint.
+SERVER_CHECK_TIMEOUT_S = 10.0
+_PREPARED_STORES: set[str] = set()
+
+
+def prepare_store(uri: str) -> None:
+    """Make sure the tracking (and registry) store at ``uri`` is usable; raise UserInputError if not.
+
+    SQLite: the schema is created or migrated once, under an exclusive lock on ``<db>.lock``, so two
+    first runs on one fresh file both succeed. HTTP(S): the server's ``/health`` must answer.
+    """
+    if uri in _PREPARED_STORES:
+        return
+    if uri.startswith("sqlite:"):
+        _initialise_sqlite_store(uri)
+    elif uri.startswith(("http://", "https://")):
+        _check_server(uri)
+    _PREPARED_STORES.add(uri)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for an in-memory database)."""
+    location = uri.split("://", 1)[1] if "://" in uri else ""
+    location = location.split("?", 1)[0]
+    if not location.startswith("/") or location in {"/", "/:memory:"}:
+        return None
+    return Path(location[1:])  # sqlite:///rel.db -> rel.db; sqlite:////abs.db -> /abs.db
+
+
+def _initialise_sqlite_store(uri: str) -> None:
+    import fcntl
+    import time
+
+    path = sqlite_path(uri)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise _store_error(uri, f"the folder {str(path.parent)!r} does not exist")
+    try:
+        lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise _store_error(uri, f"cannot create the lock file {path}.lock ({exc.strerror})") from None
+    try:
+        deadline = time.monotonic() + STORE_LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise _store_error(uri, f"another process holds {path}.lock") from None
+                time.sleep(STORE_LOCK_POLL_S)
+        try:
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)  # creates or migrates the tracking tables
+            client.search_registered_models(max_results=1)  # and the registry's, when it shares the file
+        except Exception as exc:  # sqlalchemy/alembic/MLflow errors: the store is not usable
+            raise _store_error(uri, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        finally:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+    finally:
+        os.close(lock_fd)
+
+
+def _check_server(uri: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_CHECK_TIMEOUT_S):
+            pass
+    except (urllib.error.URLError, OSError) as exc:
+        raise _store_error(uri, f"the server does not answer ({getattr(exc, 'reason', exc)})") from None
+
+
+def _store_error(uri: str, problem: str) -> Exception:
+    from clvkit.exceptions import UserInputError
+
+    return UserInputError(
+        f"the MLflow tracking store {uri!r} cannot be used: {problem}. Set MLFLOW_TRACKING_URI to a "
+        "sqlite:///<path>/mlflow.db in an existing, writable folder or to a running tracking server "
+        "(nothing was trained)"
+    )
 
 
 @dataclass(frozen=True)
@@ -56,7 +155,7 @@ class DataFingerprint:
 
 def fingerprint(transactions: pd.DataFrame) -> DataFingerprint:
     """Rows, customers, date range and a content hash of the canonical transactions."""
-    core = transactions[[schemas.CUSTOMER_ID, schemas.TIMESTAMP, schemas.AMOUNT]]
+    core = transactions[[c for c in (schemas.CUSTOMER_ID, schemas.TIMESTAMP, schemas.AMOUNT) if c in transactions]]
     hashed = pd.util.hash_pandas_object(core, index=False).to_numpy()
     digest = hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
     stamps = transactions[schemas.TIMESTAMP]
@@ -94,12 +193,14 @@ def log_scorer_model(
     output_example: pd.DataFrame,
     pip_requirements: list[str],
     metadata: dict[str, Any],
+    signature: Any = None,
 ) -> str:
-    """Log the pyfunc scorer with a signature and input example; return its model URI."""
+    """Log the pyfunc scorer with a signature (default: inferred from the examples) and input example;
+    return its model URI."""
     from clvkit.io import pyfunc_entry_path
     from clvkit.io.scorer_model import ARTIFACT_KEY
 
-    signature = infer_signature(input_example, output_example)
+    signature = signature or infer_signature(input_example, output_example)
     info = mlflow.pyfunc.log_model(
         name="scorer",
         python_model=pyfunc_entry_path(),
@@ -130,35 +231,81 @@ def register_with_alias(
     value: float,
     data_fingerprint: str,
     higher_is_better: bool,
+    *,
+    split: str | None = None,
+    reevaluate: Callable[[str], float | None] | None = None,
 ) -> Registration:
-    """Register ``model_uri``; alias ``champion`` only if it beats the champion on the same data."""
+    """Register ``model_uri``; alias ``champion`` only if it beats the champion on equal terms.
+
+    Equal terms: the champion's figure on the same evaluation split (``split``: data fingerprint and
+    evaluation origins). When the champion was evaluated on another split, ``reevaluate(champion_run_id)``
+    re-runs the champion's recipe on this run's split; without it (or when it returns None) the
+    version is not promoted and the reason names both splits. The decision and both figures are
+    tags of the new version.
+    """
     client = MlflowClient()
-    version = mlflow.register_model(model_uri, name, tags={FINGERPRINT_TAG: data_fingerprint}).version
+    split = split or f"data={data_fingerprint}"
+    version = mlflow.register_model(model_uri, name, tags={FINGERPRINT_TAG: data_fingerprint, SPLIT_TAG: split}).version
     client.set_model_version_tag(name, version, PRIMARY_METRIC_TAG, f"{metric}={value:.6g}")
-    alias, reason = _decide_alias(client, name, metric, value, data_fingerprint, higher_is_better)
-    client.set_registered_model_alias(name, alias, version)
-    client.set_model_version_tag(name, version, "alias_reason", reason)
-    logger.info("registered %s version %s as %s: %s", name, version, alias, reason)
-    return Registration(name=name, version=str(version), alias=alias, reason=reason)
+    decision = _decide_alias(client, name, metric, value, split, higher_is_better, reevaluate)
+    client.set_registered_model_alias(name, decision.alias, version)
+    client.set_model_version_tag(name, version, "alias_reason", decision.reason[:MAX_TAG_LENGTH])
+    client.set_model_version_tag(name, version, "gate_new_value", f"{value:.6g}")
+    if decision.champion_value is not None:
+        client.set_model_version_tag(name, version, "gate_champion_value", f"{decision.champion_value:.6g}")
+        client.set_model_version_tag(name, version, "gate_champion_version", str(decision.champion_version))
+    logger.info("registered %s version %s as %s: %s", name, version, decision.alias, decision.reason)
+    return Registration(name=name, version=str(version), alias=decision.alias, reason=decision.reason)
+
+
+def load_run_yaml(run_id: str, artifact_path: str) -> dict[str, Any]:
+    """A YAML artifact of a run (e.g. its resolved config) as a dictionary; OSError when absent."""
+    import yaml
+
+    try:
+        text = mlflow.artifacts.load_text(f"runs:/{run_id}/{artifact_path}")
+    except MlflowException as err:
+        raise OSError(f"run {run_id} has no artifact {artifact_path}: {err}") from err
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{artifact_path} of run {run_id} is not a mapping")
+    return data
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The champion gate's verdict and the figures it compared."""
+
+    alias: str
+    reason: str
+    champion_value: float | None = None
+    champion_version: str | None = None
 
 
 def _decide_alias(
-    client: MlflowClient, name: str, metric: str, value: float, data_fingerprint: str, higher_is_better: bool
-) -> tuple[str, str]:
+    client: MlflowClient, name: str, metric: str, value: float, split: str, higher_is_better: bool,
+    reevaluate: Callable[[str], float | None] | None = None,
+) -> GateDecision:
     try:
         champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
-        return CHAMPION, "first version: no champion yet"
-    champion_fp = champion.tags.get(FINGERPRINT_TAG)
-    if champion_fp != data_fingerprint:
-        return CHALLENGER, (
-            f"champion v{champion.version} was evaluated on other data ({champion_fp}); "
-            "not comparable, so not promoted"
-        )
-    champion_value = client.get_run(champion.run_id).data.metrics.get(metric) if champion.run_id else None
-    if champion_value is None:
-        return CHAMPION, f"champion v{champion.version} has no {metric}; replaced"
+        return GateDecision(CHAMPION, "first version: no champion yet")
+    champion_split = champion.tags.get(SPLIT_TAG) or f"data={champion.tags.get(FINGERPRINT_TAG)}"
+    if champion_split == split:
+        champion_value = client.get_run(champion.run_id).data.metrics.get(metric) if champion.run_id else None
+        how = "on the same split"
+    else:
+        champion_value = reevaluate(champion.run_id) if reevaluate is not None and champion.run_id else None
+        how = "re-evaluated on this run's split"
+        if champion_value is None:
+            return GateDecision(CHALLENGER, (
+                f"champion v{champion.version} was evaluated on another split ({champion_split}) than this "
+                f"version ({split}) and its recipe could not be re-evaluated here; not comparable, so not promoted"
+            ))
+    if champion_value is None or not math.isfinite(champion_value):
+        return GateDecision(CHALLENGER, f"champion v{champion.version} has no {metric} {how}; not promoted")
     better = value > champion_value if higher_is_better else value < champion_value
     verdict = "beats" if better else "does not beat"
     alias = CHAMPION if better else CHALLENGER
-    return alias, f"{metric} {value:.4f} {verdict} champion v{champion.version} ({champion_value:.4f})"
+    return GateDecision(alias, f"{metric} {value:.4f} {verdict} champion v{champion.version} ({champion_value:.4f}, "
+                               f"{how}: {split})", champion_value, str(champion.version))

@@ -6,6 +6,7 @@ messages, so every model keeps its own wording.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -13,15 +14,48 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from clvkit.constants import MAX_LISTED_COLUMNS
-from clvkit.exceptions import FeatureMismatchError, UserInputError
-from clvkit.models._lifetimes import check_fitted
+from clvkit.exceptions import FeatureMismatchError, NotFittedError, UserInputError
 
 #: Characters xgboost forbids in feature names.
 FORBIDDEN_NAME_CHARS: Final = ("[", "]", "<")
 
+#: ``n_jobs`` values meaning "every core" (scikit-learn's convention).
+ALL_CORES: Final = (None, -1)
+
 FloatArray = NDArray[np.float64]
+
+
+def threads(n_jobs: int | None) -> int:
+    """Booster thread count: ``n_jobs``, or every core for ``None``/``-1``."""
+    return (os.cpu_count() or 1) if n_jobs in ALL_CORES else int(n_jobs)
+
+
+def check_n_jobs(model: Any) -> None:
+    """``model.n_jobs`` must be ``None``, ``-1`` or a whole number >= 1."""
+    value = model.n_jobs
+    whole = not isinstance(value, bool) and isinstance(value, int | np.integer)
+    if not (value is None or (whole and (value == -1 or value >= 1))):
+        raise UserInputError(
+            f"{type(model).__name__} n_jobs must be a whole number >= 1, or None/-1 for every core, got {value!r}"
+        )
+
+
+class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
+    """clvkit's ``NotFittedError`` that scikit-learn's checks also recognise as theirs."""
+
+
+def check_fitted(model: Any) -> None:
+    """scikit-learn's ``check_is_fitted`` (attributes ending in ``_``), with clvkit's message."""
+    try:
+        check_is_fitted(model, "booster_")
+    except SklearnNotFittedError:
+        raise EstimatorNotFittedError(
+            f"this {type(model).__name__} is not fitted yet; call fit() or load it with from_dict()"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -111,7 +145,7 @@ class FeatureChecks:
 
     def prediction_matrix(self, model: Any, X: Any) -> FloatArray:
         """Float matrix of ``X`` for a fitted ``model``, which needs its fitted columns in order."""
-        check_fitted(model, "booster_")
+        check_fitted(model)
         self.check_same_features(X, model.feature_names_in_)
         return self.numeric_matrix(X, model.feature_names_in_, "predict")
 
@@ -146,7 +180,7 @@ class FeatureChecks:
 
 def booster_state(model: Any, kind: str, version: int) -> dict[str, Any]:
     """First fields of a fitted model's ``to_dict``: kind, version, params, features, best round."""
-    check_fitted(model, "booster_")
+    check_fitted(model)
     return {
         "model": kind,
         "format_version": version,
@@ -158,7 +192,7 @@ def booster_state(model: Any, kind: str, version: int) -> dict[str, Any]:
 
 def booster_to_json(model: Any) -> str:
     """A fitted model's booster in xgboost's JSON model format."""
-    check_fitted(model, "booster_")
+    check_fitted(model)
     return bytes(model.booster_.save_raw("json")).decode("utf-8")
 
 

@@ -19,13 +19,13 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from clvkit.constants import (
     DEFAULT_CHURN_EARLY_STOPPING_ROUNDS,
     DEFAULT_CHURN_LEARNING_RATE,
     DEFAULT_CHURN_MAX_DEPTH,
     DEFAULT_CHURN_N_ESTIMATORS,
-    DEFAULT_CHURN_N_JOBS,
     DEFAULT_CHURN_VALIDATION_FRACTION,
     DEFAULT_RANDOM_SEED,
     MAX_EXAMPLE_ROWS,
@@ -38,8 +38,10 @@ from clvkit.models._xgboost import (
     FeatureChecks,
     booster_state,
     booster_to_json,
+    check_n_jobs,
     gain_importances,
     plain,
+    threads,
 )
 
 logger = logging.getLogger(__name__)
@@ -59,13 +61,22 @@ RELIABILITY_COLUMNS: Final = (
     "observed_rate",
 )
 
+#: Labels of ``classes_``: 0 = active, 1 = churned (columns of ``predict_proba``).
+CLASSES: Final = (0, 1)
+#: ``predict`` calls a customer churned from this calibrated probability on.
+DECISION_THRESHOLD: Final = 0.5
+
 FloatArray = NDArray[np.float64]
 
 _FEATURES: Final = FeatureChecks("churn")
 
 
-class ChurnClassifier:
+class ChurnClassifier(ClassifierMixin, BaseEstimator):
     """XGBoost (hist trees) binary classifier of churn with a probability calibrator.
+
+    scikit-learn estimator: keyword-only hyperparameters, ``clone``/``get_params``/
+    ``set_params`` from ``BaseEstimator``, ``predict_proba`` of shape ``(n, 2)`` (columns
+    ``classes_ = [0, 1]``: active, churned) and ``predict`` (churned when P >= 0.5).
 
     Parameters
     ----------
@@ -78,11 +89,13 @@ class ChurnClassifier:
         Calibrator fitted on the validation predictions.
     random_state : int
         Seed of the split and the booster.
-    n_jobs : int
-        Fixed booster thread count (results do not depend on the machine's cores).
+    n_jobs : int or None
+        Booster threads; ``None`` (default) or ``-1`` uses every core.
 
     Attributes
     ----------
+    classes_ : ndarray
+        ``[0, 1]``: 0 = active, 1 = churned (the column order of ``predict_proba``).
     feature_names_in_ : list[str]
         Columns seen at fit, in order; ``predict_proba`` requires exactly these.
     best_iteration_ : int
@@ -105,6 +118,7 @@ class ChurnClassifier:
 
     def __init__(
         self,
+        *,
         n_estimators: int = DEFAULT_CHURN_N_ESTIMATORS,
         max_depth: int = DEFAULT_CHURN_MAX_DEPTH,
         learning_rate: float = DEFAULT_CHURN_LEARNING_RATE,
@@ -112,7 +126,7 @@ class ChurnClassifier:
         validation_fraction: float = DEFAULT_CHURN_VALIDATION_FRACTION,
         calibration: str = "isotonic",
         random_state: int = DEFAULT_RANDOM_SEED,
-        n_jobs: int = DEFAULT_CHURN_N_JOBS,
+        n_jobs: int | None = None,
     ):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -122,19 +136,6 @@ class ChurnClassifier:
         self.calibration = calibration
         self.random_state = random_state
         self.n_jobs = n_jobs
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as given to ``__init__``."""
-        return {
-            "n_estimators": self.n_estimators,
-            "max_depth": self.max_depth,
-            "learning_rate": self.learning_rate,
-            "early_stopping_rounds": self.early_stopping_rounds,
-            "validation_fraction": self.validation_fraction,
-            "calibration": self.calibration,
-            "random_state": self.random_state,
-            "n_jobs": self.n_jobs,
-        }
 
     # --- fitting ------------------------------------------------------------------
 
@@ -151,6 +152,7 @@ class ChurnClassifier:
         raw = expit(val_margin)
         calibrator = fit_calibrator(self.calibration, val_margin, labels[val_idx])
 
+        self.classes_ = np.array(CLASSES)
         self.feature_names_in_ = names
         self.n_features_in_ = len(names)
         self.booster_ = booster
@@ -198,7 +200,7 @@ class ChurnClassifier:
             eval_metric="logloss",
             objective="binary:logistic",
             tree_method="hist",
-            n_jobs=self.n_jobs,
+            n_jobs=threads(self.n_jobs),
             random_state=self.random_state,
         )
         classifier.fit(
@@ -209,16 +211,17 @@ class ChurnClassifier:
         )
         best = int(classifier.best_iteration)
         booster = classifier.get_booster()[: best + 1]  # keep only the trees predictions use
-        booster.set_param({"nthread": self.n_jobs})
+        booster.set_param({"nthread": threads(self.n_jobs)})
         return booster, best
 
     def _check_params(self) -> None:
-        for name in ("n_estimators", "max_depth", "early_stopping_rounds", "n_jobs"):
+        for name in ("n_estimators", "max_depth", "early_stopping_rounds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise UserInputError(
                     f"ChurnClassifier {name} must be a whole number >= 1, got {value!r}"
                 )
+        check_n_jobs(self)
         if not (0 < float(self.learning_rate) <= 1):
             raise UserInputError(
                 f"ChurnClassifier learning_rate must be in (0, 1], got {self.learning_rate!r}"
@@ -241,9 +244,17 @@ class ChurnClassifier:
     # --- prediction ---------------------------------------------------------------
 
     def predict_proba(self, X: pd.DataFrame) -> FloatArray:
-        """Calibrated P(churn) per row of ``X`` (1-D), ``X`` having the fitted columns in order."""
+        """``[P(active), P(churn)]`` per row of ``X`` (shape ``(n, 2)``); the fitted columns in order.
+
+        ``P(churn) = g(f(x))``: ``f`` the booster's margin, ``g`` the calibrator.
+        """
         matrix = _FEATURES.prediction_matrix(self, X)
-        return apply_calibrator(self.calibrator_, _margins(self.booster_, matrix))
+        churn = apply_calibrator(self.calibrator_, _margins(self.booster_, matrix))
+        return np.column_stack([1.0 - churn, churn])
+
+    def predict(self, X: pd.DataFrame) -> NDArray[np.int64]:
+        """1 (churned) where ``P(churn) >= 0.5``, else 0 (active)."""
+        return (self.predict_proba(X)[:, 1] >= DECISION_THRESHOLD).astype(np.int64)
 
     # --- serialisation ------------------------------------------------------------
 
@@ -270,7 +281,8 @@ class ChurnClassifier:
         """Rebuild a fitted classifier from :meth:`to_dict` and :meth:`booster_json` output."""
         check_kind(data, MODEL_KIND, FORMAT_VERSION)
         model = cls(**data["params"])
-        _FEATURES.restore_booster(model, data, booster_json, model.n_jobs)
+        _FEATURES.restore_booster(model, data, booster_json, threads(model.n_jobs))
+        model.classes_ = np.array(CLASSES)
         model.calibrator_ = dict(data["calibrator"])
         model.feature_importances_ = {k: float(v) for k, v in data["feature_importances"].items()}
         model.reliability_table_ = pd.DataFrame(
@@ -279,10 +291,6 @@ class ChurnClassifier:
         model.base_rate_ = float(data["base_rate"])
         model.n_train_, model.n_validation_ = int(data["n_train"]), int(data["n_validation"])
         return model
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"ChurnClassifier({args})"
 
 
 # --- calibration -------------------------------------------------------------------

@@ -1,14 +1,15 @@
-"""Discounted customer lifetime value from a BG/NBD model and expected order values.
+"""Discounted customer lifetime value from a purchase model and expected order values.
 
 Month ``k`` of the horizon contributes the expected purchases made during it (the increase
-of the conditional expectation, BG/NBD eq. 10, from the end of month ``k-1`` to the end of
-month ``k``) times the expected order value and margin, discounted by ``(1 + i_m)^k`` with
+of the conditional expectation, e.g. BG/NBD eq. 10, from the end of month ``k-1`` to the end
+of month ``k``) times the expected order value and margin, discounted by ``(1 + i_m)^k`` with
 the monthly rate ``i_m = (1 + i_annual)^(1/12) - 1`` (end-of-month cash flows; Fader, Hardie &
-Lee 2005b, section on CLV).
+Lee 2005b, section on CLV). Any purchase model of :mod:`clvkit.models.purchase` works.
 
-Only the 2F1 bracket of eq. 10 depends on time, and it depends on a customer through
-``(frequency, T)`` alone, so it is evaluated once per distinct ``(frequency, T)`` pair on an
-``(n_pairs, horizon)`` grid: one vectorised ``hyp2f1`` call. Summaries measured in whole
+Every purchase model's conditional expectation factors as ``P(alive | x, t_x, T)`` times an
+expectation given alive that depends on a customer through ``(frequency, T)`` alone, so the
+time-dependent part is evaluated once per distinct ``(frequency, T)`` pair on an
+``(n_pairs, horizon)`` grid. Summaries measured in whole
 days hold few distinct pairs, which is what makes this much faster than month-by-month loops.
 
 Differences from ``lifetimes`` (``GammaGammaFitter.customer_lifetime_value`` /
@@ -25,7 +26,6 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from clvkit.constants import (
@@ -38,20 +38,13 @@ from clvkit.constants import (
     MONTHS_PER_YEAR,
 )
 from clvkit.models._lifetimes import check_fitted
-from clvkit.models.bgnbd import (
-    BetaGeoModel,
-    Params,
-    alive_odds,
-    as_params,
-    conditional_scale,
-    purchase_term,
-)
+from clvkit.models._purchase_base import PurchaseModelBase
 
 FloatArray = NDArray[np.float64]
 
 
 def discounted_clv(
-    bgnbd: BetaGeoModel,
+    purchase_model: PurchaseModelBase,
     expected_order_value: ArrayLike,
     frequency: ArrayLike,
     recency: ArrayLike,
@@ -70,7 +63,7 @@ def discounted_clv(
 
     Parameters
     ----------
-    bgnbd : BetaGeoModel
+    purchase_model : BetaGeoModel, ModifiedBetaGeoModel or ParetoNBDModel
         Fitted purchase model, in ``time_unit``.
     expected_order_value : array_like
         Expected spend per future transaction (e.g. Gamma-Gamma eq. 5), scalar or per customer.
@@ -99,23 +92,18 @@ def discounted_clv(
     month_units = _month_length_units(time_unit, days_per_month)
     monthly_rate = _monthly_rate(discount_rate_annual)
 
-    params = _fitted_params(bgnbd)
-    codes, x_u, T_u = _distinct_pairs(x, T_)
+    model = _fitted_model(purchase_model)
     t_grid = month_units * np.arange(1, months + 1, dtype=float)
-    cumulative = purchase_term(
-        params, t_grid[np.newaxis, :], x_u[:, np.newaxis], T_u[:, np.newaxis]
-    )
-    per_month = np.diff(cumulative, axis=1, prepend=0.0)  # bracket is exactly 0 at t = 0
+    codes, cumulative = model.alive_expectation_pairs(t_grid, x, T_)
+    per_month = np.diff(cumulative, axis=1, prepend=0.0)  # the expectation is exactly 0 at t = 0
     discount = (1.0 + monthly_rate) ** -np.arange(1, months + 1, dtype=float)
     weighted = per_month @ discount
-    purchases_weight = (
-        conditional_scale(params, x) * weighted[codes] / alive_odds(params, x, tx, T_)
-    )
+    purchases_weight = model.p_alive(x, tx, T_) * weighted[codes]
     return share * value * purchases_weight
 
 
 def expected_purchases_over_horizon(
-    bgnbd: BetaGeoModel,
+    purchase_model: PurchaseModelBase,
     frequency: ArrayLike,
     recency: ArrayLike,
     T: ArrayLike,
@@ -124,14 +112,13 @@ def expected_purchases_over_horizon(
     horizon_months: int = DEFAULT_HORIZON_MONTHS,
     days_per_month: float = DAYS_PER_MONTH,
 ) -> FloatArray:
-    """Expected repeat purchases in the next ``horizon_months`` (BG/NBD eq. 10), undiscounted."""
+    """Expected repeat purchases in the next ``horizon_months`` (e.g. BG/NBD eq. 10), undiscounted."""
     x, tx, T_ = _summary_arrays(frequency, recency, T)
     months = _check_horizon(horizon_months)
     horizon = months * _month_length_units(time_unit, days_per_month)
-    params = _fitted_params(bgnbd)
-    codes, x_u, T_u = _distinct_pairs(x, T_)
-    bracket = purchase_term(params, np.full(x_u.shape, horizon), x_u, T_u)
-    return conditional_scale(params, x) * bracket[codes] / alive_odds(params, x, tx, T_)
+    model = _fitted_model(purchase_model)
+    codes, values = model.alive_expectation_pairs(np.array([horizon]), x, T_)
+    return model.p_alive(x, tx, T_) * values[codes, 0]
 
 
 def monthly_discount_rate(discount_rate_annual: float) -> float:
@@ -142,20 +129,14 @@ def monthly_discount_rate(discount_rate_annual: float) -> float:
 # --- helpers -----------------------------------------------------------------------
 
 
-def _fitted_params(bgnbd: BetaGeoModel) -> Params:
-    if not isinstance(bgnbd, BetaGeoModel):
-        raise TypeError(f"bgnbd must be a fitted BetaGeoModel, got {type(bgnbd).__name__}")
-    check_fitted(bgnbd, "params_")
-    return as_params(bgnbd.params_)
-
-
-def _distinct_pairs(
-    x: FloatArray, T: FloatArray
-) -> tuple[NDArray[np.intp], FloatArray, FloatArray]:
-    """Codes of each customer's (x, T) pair and the distinct pairs (hash-based, O(n))."""
-    codes, uniques = pd.factorize(x + 1j * T)
-    uniques = np.asarray(uniques)
-    return codes, uniques.real.copy(), uniques.imag.copy()
+def _fitted_model(purchase_model: PurchaseModelBase) -> PurchaseModelBase:
+    if not isinstance(purchase_model, PurchaseModelBase):
+        raise TypeError(
+            "purchase_model must be a fitted purchase model (BetaGeoModel, ModifiedBetaGeoModel, "
+            f"ParetoNBDModel), got {type(purchase_model).__name__}"
+        )
+    check_fitted(purchase_model, "params_")
+    return purchase_model
 
 
 def _summary_arrays(*arrays: ArrayLike) -> list[FloatArray]:

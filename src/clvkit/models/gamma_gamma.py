@@ -1,7 +1,23 @@
 """Gamma-Gamma model of spend per transaction (Fader, Hardie & Lee 2005b).
 
-Fitting delegates to lifetimes' ``GammaGammaFitter`` (side effects contained by
-:mod:`clvkit.models._lifetimes`); the conditional expected order value is our own code.
+Fitted by our own maximum likelihood: the log density of the mean spends (note 025, eq. 1a)
+with its analytic gradient in log-parameters, on collapsed ``(frequency, monetary_value)`` rows
+with counts (``sample_weight`` multiplies them), several seeded starts, a numerical Hessian of
+the analytic gradient for standard errors, and the penalizer path of
+:mod:`clvkit.models._optimize` when a fit does not converge. lifetimes' ``GammaGammaFitter`` is
+the reference of the tests. Spend is divided by a power of ten when its median is outside
+``GG_SPEND_SCALE_RANGE`` (v scales with spend; p, q do not), so x1e12 spends fit as well as
+ordinary ones.
+
+A fitted model never has q <= 1 (the population mean spend p v / (q - 1) would be undefined or
+negative). When the fit gives q <= 1, fails to converge, or there are fewer than
+``GG_MIN_REPEAT_CUSTOMERS`` repeat customers with positive spend, the model *falls back*
+(``fallback_`` says why) to a simple estimate: the population mean ``mu`` is
+``fallback_order_value`` when given, else the transaction-weighted mean spend of the repeat
+customers (total spend / total repeat transactions); a repeat customer's expected order value
+is ``(x m_x + mu) / (x + 1)`` (their mean spend with one pseudo-transaction at ``mu``), every
+other customer's is ``mu``.
+
 Equations refer to Fader, Hardie & Lee (2005b), "RFM and CLV: Using Iso-Value Curves for
 Customer Base Analysis", JMR 42(4), and Fader & Hardie (2013), "The Gamma-Gamma Model of
 Monetary Value" (brucehardie.com note 025).
@@ -10,31 +26,40 @@ Monetary Value" (brucehardie.com note 025).
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
+from sklearn.base import BaseEstimator
 
 from clvkit import schemas
-from clvkit.constants import GG_MAX_FREQ_SPEND_CORRELATION, LIFETIMES_FIT_TOLERANCE
+from clvkit.constants import (
+    DEFAULT_FIT_STARTS,
+    GG_MAX_FREQ_SPEND_CORRELATION,
+    GG_MIN_Q,
+    GG_MIN_REPEAT_CUSTOMERS,
+    GG_SPEND_SCALE_RANGE,
+    PENALIZER_PATH,
+)
 from clvkit.exceptions import UserInputError
 from clvkit.models._lifetimes import (
-    FitContext,
     check_fitted,
     check_kind,
     check_penalizer,
-    fit_contained,
     float_or_nan,
-    import_lifetimes,
     json_float,
-    params_from_state,
-    params_state,
-    standard_errors,
-    state_head,
     summary_columns,
+)
+from clvkit.models._optimize import (
+    OptimumReport,
+    check_sample_weight,
+    collapse,
+    minimize_multistart,
+    standard_errors_from_hessian,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,13 +69,11 @@ MODEL_KIND = "gamma_gamma"
 FORMAT_VERSION = 1
 CONFIG_KEY = "models.gamma_gamma.penalizer"
 PARAM_NAMES = ("p", "q", "v")
-#: Fewest repeat customers with positive spend that identify p, q, v.
-MIN_REPEATERS = 2
 
 FloatArray = NDArray[np.float64]
 
 
-class GammaGammaModel:
+class GammaGammaModel(BaseEstimator):
     """Gamma-Gamma spend model: z ~ Gamma(p, nu), nu ~ Gamma(q, v), independent of purchasing.
 
     Fitted on repeat customers (``frequency > 0``) with positive ``monetary_value``, the mean
@@ -59,107 +82,239 @@ class GammaGammaModel:
     Parameters
     ----------
     penalizer : float
-        L2 penalty on the parameters (config ``models.gamma_gamma.penalizer``).
+        L2 penalty on the parameters, as lifetimes' ``penalizer_coef`` (config
+        ``models.gamma_gamma.penalizer``); applied to v in rescaled spend units.
+    random_state : int, optional
+        Seed of the further optimiser starts.
+    n_starts : int
+        Optimiser starts (the first is lifetimes').
 
     Attributes
     ----------
     params_ : dict[str, float]
-        Fitted ``p, q, v``.
+        Fitted ``p, q, v`` (empty when the model fell back).
     standard_errors_ : dict[str, float]
-        Delta-method standard errors (NaN where the Hessian is not invertible).
+        Delta-method standard errors (NaN where the Hessian is not positive definite).
+    fallback_ : str or None
+        Why the simple estimate is used instead of a Gamma-Gamma fit; None when fitted.
+    fallback_mean_ : float or None
+        The population mean spend of the fallback.
     n_customers_ : int
-        Repeat customers fitted on.
+        Repeat customers with positive spend (summed weights).
     n_excluded_zero_spend_ : int
         Repeat customers left out because their mean spend is zero or negative.
     frequency_spend_correlation_ : float
         Pearson correlation of frequency and monetary value among the fitted customers.
     log_likelihood_ : float
-        Unpenalised log-likelihood of the mean spends (note 025, eq. 1a).
+        Unpenalised log-likelihood of the mean spends (note 025, eq. 1a); NaN on fallback.
+    spend_scale_ : float
+        Power of ten the spends were divided by for fitting.
+    fit_report_ : dict
+        Gradient norm, Hessian definiteness, penalizer used and why, starts, optimiser message.
     """
 
-    def __init__(self, penalizer: float = 0.0):
+    def __init__(self, *, penalizer: float = 0.0, random_state: int | None = None, n_starts: int = DEFAULT_FIT_STARTS):
         self.penalizer = penalizer
+        self.random_state = random_state
+        self.n_starts = n_starts
 
-    def fit(self, summary: Any) -> Self:
+    def fit(
+        self, summary: Any, *, sample_weight: ArrayLike | None = None, fallback_order_value: float | None = None
+    ) -> Self:
         """Fit on a BTYD summary with columns ``frequency`` and ``monetary_value``."""
         penalizer = check_penalizer(self.penalizer, CONFIG_KEY)
-        x, m, n_excluded = _repeaters_with_spend(summary)
-        correlation = _frequency_spend_correlation(x, m)
-        context = FitContext(MODEL_NAME, x.size, x.size, CONFIG_KEY, penalizer)
-        fitter = import_lifetimes().GammaGammaFitter(penalizer_coef=penalizer)
-        kwargs = {"tol": LIFETIMES_FIT_TOLERANCE}
-        params, hessian = fit_contained(fitter, (x, m), kwargs, PARAM_NAMES, context)
-
-        self.params_ = params
-        self.standard_errors_ = standard_errors(params, hessian, float(x.size), MODEL_NAME)
-        self.n_customers_ = int(x.size)
-        self.n_excluded_zero_spend_ = n_excluded
-        self.frequency_spend_correlation_ = correlation
-        self.log_likelihood_ = float(np.sum(log_likelihood(_as_tuple(params), x, m)))
-        if params["q"] <= 1:
-            logger.warning(
-                "Gamma-Gamma q=%.4g <= 1: the population mean spend p*v/(q-1) is undefined; "
-                "expected order values of customers without repeats will be wrong",
-                params["q"],
+        if fallback_order_value is not None and not (
+            math.isfinite(float(fallback_order_value)) and float(fallback_order_value) >= 0
+        ):
+            raise UserInputError(
+                f"{MODEL_NAME} fallback_order_value must be a finite spend >= 0, got {fallback_order_value!r}"
             )
+        x, m, w, n_excluded = _repeaters_with_spend(summary, sample_weight)
+        self.n_customers_ = int(round(float(w.sum())))
+        self.n_excluded_zero_spend_ = n_excluded
+        self.frequency_spend_correlation_ = (
+            _frequency_spend_correlation(x, m, w) if x.size else float("nan")
+        )
+        self.params_, self.standard_errors_ = {}, {}
+        self.log_likelihood_ = float("nan")
+        self.spend_scale_ = 1.0
+        self.fit_report_: dict[str, Any] = {}
+        self.fallback_mean_ = None
+        self.fallback_: str | None = None
+        if w.sum() < GG_MIN_REPEAT_CUSTOMERS:
+            return self._fall_back(
+                f"only {self.n_customers_} repeat customer(s) with positive spend (a fit needs at "
+                f"least {GG_MIN_REPEAT_CUSTOMERS})", x, m, w, fallback_order_value,
+            )
+        scale = _spend_scale(m, w)
+        (xu, mu), wu = collapse([x, m / scale], w)
+        optimum = _optimise(xu, mu, wu, penalizer, self.n_starts, self.random_state)
+        used, reason = penalizer, "as configured"
+        if not optimum.converged:
+            why = (
+                f"the fit with penalizer {penalizer:g} stopped with gradient norm "
+                f"{optimum.gradient_norm:.2e} and a Hessian that is "
+                f"{'' if optimum.hessian_positive_definite else 'not '}positive definite ({optimum.message})"
+            )
+            for candidate in (p for p in PENALIZER_PATH if p > penalizer):
+                retry = _optimise(xu, mu, wu, candidate, self.n_starts, self.random_state, optimum.log_params)
+                if retry.converged:
+                    optimum, used, reason = retry, candidate, f"raised from {penalizer:g} to {candidate:g} because {why}"
+                    logger.warning("%s: %s", MODEL_NAME, reason)
+                    break
+            else:
+                return self._fall_back(f"{why}, and no penalizer up to {max(PENALIZER_PATH):g} converged",
+                                       x, m, w, fallback_order_value)
+        p, q, v_scaled = (float(t) for t in np.exp(optimum.log_params))
+        if q <= GG_MIN_Q:
+            return self._fall_back(
+                f"the fit gives q={q:.4g} <= 1, so the population mean spend p v/(q-1) is undefined "
+                "(spend too heavy-tailed or too few repeat customers for the model)",
+                x, m, w, fallback_order_value,
+            )
+        params = {"p": p, "q": q, "v": v_scaled * scale}
+        self.params_ = params
+        self.standard_errors_ = standard_errors_from_hessian(
+            params, optimum.hessian, float(wu.sum()), optimum.hessian_positive_definite
+        )
+        self.spend_scale_ = float(scale)
+        self.log_likelihood_ = float(np.dot(wu, log_likelihood((p, q, v_scaled * scale), xu, mu * scale)))
+        self.fit_report_ = {**optimum.as_dict(), "penalizer": float(used), "penalizer_reason": reason,
+                            "distinct_rows": int(xu.size), "spend_scale": float(scale)}
         logger.info(
             "Gamma-Gamma fitted on %d repeat customers (%d excluded for zero or negative spend): "
-            "%s, log-likelihood %.2f",
-            x.size,
-            n_excluded,
-            ", ".join(f"{k}={v:.4g}" for k, v in params.items()),
-            self.log_likelihood_,
+            "%s, log-likelihood %.2f, penalizer %g (%s)",
+            self.n_customers_, n_excluded, ", ".join(f"{k}={v:.4g}" for k, v in params.items()),
+            self.log_likelihood_, used, reason,
         )
+        return self
+
+    def _fall_back(
+        self, why: str, x: FloatArray, m: FloatArray, w: FloatArray, fallback_order_value: float | None
+    ) -> Self:
+        if fallback_order_value is not None:
+            mean, source = float(fallback_order_value), "fallback_order_value"
+        elif np.dot(w, x) > 0:
+            mean, source = float(np.dot(w, x * m) / np.dot(w, x)), "the repeat customers' mean spend"
+        else:
+            mean, source = 0.0, "no spend observed: 0"
+        self.fallback_ = f"{MODEL_NAME} not used: {why}; expected order values come from {source} ({mean:.4g})"
+        self.fallback_mean_ = mean
+        self.fit_report_ = {"fallback": self.fallback_}
+        logger.warning(self.fallback_)
         return self
 
     def expected_order_value(self, frequency: ArrayLike, monetary_value: ArrayLike) -> FloatArray:
         """E[M | p, q, v, x, m_x]: expected spend per future transaction (FHL 2005b, eq. 5).
 
         A weighted mean of the population mean ``p v / (q - 1)`` and the customer's observed
-        mean spend ``m_x`` with weight ``p x / (p x + q - 1)``; customers with ``x = 0`` get
-        the population mean whatever their ``monetary_value``.
+        mean spend ``m_x`` with weight ``p x / (p x + q - 1)``; customers with ``x = 0`` (or no
+        positive mean spend) get the population mean. Never negative or NaN.
         """
         check_fitted(self, "params_")
-        p, q, v = _as_tuple(self.params_)
         x = np.asarray(frequency, dtype=float)
         m = np.asarray(monetary_value, dtype=float)
-        population_mean = p * v / (q - 1.0)
-        weight = p * x / (p * x + q - 1.0)
-        shrunk = (1.0 - weight) * population_mean + weight * np.where(x > 0, m, 0.0)
-        return np.atleast_1d(np.where(x > 0, shrunk, population_mean))
+        usable = (x > 0) & np.isfinite(m) & (m > 0)
+        m_safe = np.where(usable, m, 0.0)
+        mean = self.population_mean_order_value
+        if getattr(self, "fallback_", None) is not None:
+            weight = np.where(usable, x / (x + 1.0), 0.0)
+        else:
+            p, q, _ = _as_tuple(self.params_)
+            weight = np.where(usable, p * x / (p * x + q - 1.0), 0.0)
+        return np.atleast_1d(np.maximum((1.0 - weight) * mean + weight * m_safe, 0.0))
 
     @property
     def population_mean_order_value(self) -> float:
-        """Mean spend per transaction in the population, p v / (q - 1)."""
+        """Mean spend per transaction in the population, p v / (q - 1) (or the fallback's mean)."""
         check_fitted(self, "params_")
+        if getattr(self, "fallback_", None) is not None:
+            return float(self.fallback_mean_ or 0.0)
         p, q, v = _as_tuple(self.params_)
         return p * v / (q - 1.0)
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "params_")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe description (NaN numbers become ``None``)."""
+        check_fitted(self, "params_")
         return {
-            **state_head(self, MODEL_KIND, FORMAT_VERSION),
-            **params_state(self),
+            "model": MODEL_KIND,
+            "format_version": FORMAT_VERSION,
+            "penalizer": float(self.penalizer),
+            "params": dict(self.params_),
+            "standard_errors": {k: json_float(v) for k, v in self.standard_errors_.items()},
             "n_customers": self.n_customers_,
             "n_excluded_zero_spend": self.n_excluded_zero_spend_,
             "frequency_spend_correlation": json_float(self.frequency_spend_correlation_),
             "log_likelihood": json_float(self.log_likelihood_),
+            "fallback": self.fallback_,
+            "fallback_mean": self.fallback_mean_,
+            "spend_scale": self.spend_scale_,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GammaGammaModel:
-        """Rebuild a fitted model from :meth:`to_dict` output."""
+        """Rebuild a fitted model from :meth:`to_dict` output (older states lack the fallback keys)."""
         check_kind(data, MODEL_KIND, FORMAT_VERSION)
         model = cls(penalizer=data["penalizer"])
-        model.params_, model.standard_errors_ = params_from_state(data, PARAM_NAMES)
+        fallback = data.get("fallback")
+        names = () if fallback is not None else PARAM_NAMES
+        model.params_ = {k: float(data["params"][k]) for k in names}
+        model.standard_errors_ = {k: float_or_nan(data["standard_errors"][k]) for k in names}
         model.n_customers_ = int(data["n_customers"])
         model.n_excluded_zero_spend_ = int(data["n_excluded_zero_spend"])
         model.frequency_spend_correlation_ = float_or_nan(data["frequency_spend_correlation"])
         model.log_likelihood_ = float_or_nan(data["log_likelihood"])
+        model.fallback_ = fallback
+        model.fallback_mean_ = None if data.get("fallback_mean") is None else float(data["fallback_mean"])
+        model.spend_scale_ = float(data.get("spend_scale", 1.0))
+        model.fit_report_ = {}
+        if fallback is None and model.params_["q"] <= 1.0:
+            raise UserInputError(
+                f"serialised {MODEL_NAME} model has q={model.params_['q']:.4g} <= 1: its mean spend is "
+                "undefined; retrain the model"
+            )
         return model
 
-    def __repr__(self) -> str:
-        return f"GammaGammaModel(penalizer={self.penalizer!r})"
+
+def _objective(log_params: FloatArray, x: FloatArray, m: FloatArray, w: FloatArray, penalizer: float) -> tuple[float, FloatArray]:
+    """Mean NLL of note 025 eq. 1a (+ lifetimes' L2 penalty) and its gradient in log-params."""
+    p, q, v = np.exp(log_params)
+    px = p * x
+    log_xm_v = np.log(x * m + v)
+    ll = gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1.0) * np.log(m) + px * np.log(x) - (px + q) * log_xm_v
+    dg_pq = digamma(px + q)
+    d_p = x * (dg_pq - digamma(px) + np.log(m) + np.log(x) - log_xm_v)
+    d_q = dg_pq - digamma(q) + np.log(v) - log_xm_v
+    d_v = q / v - (px + q) / (x * m + v)
+    n = float(w.sum())
+    theta = np.array([p, q, v])
+    value = -float(np.dot(w, ll)) / n + penalizer * float(np.sum(theta**2))
+    grad = -np.array([np.dot(w, d_p), np.dot(w, d_q), np.dot(w, d_v)]) / n * theta + 2.0 * penalizer * theta**2
+    return value, grad
+
+
+def _optimise(
+    x: FloatArray, m: FloatArray, w: FloatArray, penalizer: float, n_starts: int, random_state: int | None,
+    start: FloatArray | None = None,
+) -> OptimumReport:
+    first = np.full(3, 0.1) if start is None else start  # lifetimes' start: log-params 0.1
+    return minimize_multistart(
+        lambda lp: _objective(lp, x, m, w, penalizer), first, n_starts=int(n_starts), random_state=random_state
+    )
+
+
+def _spend_scale(m: FloatArray, w: FloatArray) -> float:
+    """1, or the power of ten nearest the median spend when it is outside GG_SPEND_SCALE_RANGE."""
+    order = np.argsort(m)
+    cumulative = np.cumsum(w[order])
+    median = float(m[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+    low, high = GG_SPEND_SCALE_RANGE
+    if low <= median <= high:
+        return 1.0
+    return float(10.0 ** round(math.log10(median)))
 
 
 def log_likelihood(params: tuple[float, float, float], x: FloatArray, m: FloatArray) -> FloatArray:
@@ -177,7 +332,9 @@ def log_likelihood(params: tuple[float, float, float], x: FloatArray, m: FloatAr
     )
 
 
-def _repeaters_with_spend(summary: Any) -> tuple[FloatArray, FloatArray, int]:
+def _repeaters_with_spend(
+    summary: Any, sample_weight: ArrayLike | None
+) -> tuple[FloatArray, FloatArray, FloatArray, int]:
     cols = summary_columns(summary, (schemas.FREQUENCY,), MODEL_NAME)
     x = cols[schemas.FREQUENCY]
     if schemas.MONETARY_VALUE not in summary.columns:
@@ -185,34 +342,32 @@ def _repeaters_with_spend(summary: Any) -> tuple[FloatArray, FloatArray, int]:
             f"{MODEL_NAME} fit: the summary lacks column {schemas.MONETARY_VALUE!r}; "
             "build it from transactions with an amount column"
         )
+    weights = check_sample_weight(sample_weight, x.size, MODEL_NAME)
+    w = np.ones(x.size) if weights is None else weights
     m = np.array(summary[schemas.MONETARY_VALUE], dtype=float)
-    repeat = x > 0
+    repeat = (x > 0) & (w > 0)
     if np.any(~np.isfinite(m[repeat])):
         raise UserInputError(
             f"{MODEL_NAME} fit: monetary_value is missing or infinite for "
             f"{int(np.sum(~np.isfinite(m[repeat])))} repeat customer(s)"
         )
     keep = repeat & (m > 0)
-    n_excluded = int(np.sum(repeat & (m <= 0)))
+    n_excluded = int(round(float(w[repeat & (m <= 0)].sum())))
     if n_excluded:
         logger.info(
             "Gamma-Gamma: %d repeat customer(s) with zero or negative mean spend left out",
             n_excluded,
         )
-    if np.count_nonzero(keep) < MIN_REPEATERS:
-        raise UserInputError(
-            f"{MODEL_NAME} fit needs at least {MIN_REPEATERS} repeat customers with positive "
-            f"spend; the summary has {int(np.count_nonzero(keep))} (of {x.size} customers)"
-        )
-    return x[keep], m[keep], n_excluded
+    return x[keep], m[keep], w[keep], n_excluded
 
 
-def _frequency_spend_correlation(x: FloatArray, m: FloatArray) -> float:
-    """Pearson corr(frequency, monetary_value); warns above GG_MAX_FREQ_SPEND_CORRELATION."""
+def _frequency_spend_correlation(x: FloatArray, m: FloatArray, w: FloatArray) -> float:
+    """(Weighted) Pearson corr(frequency, monetary_value); warns above GG_MAX_FREQ_SPEND_CORRELATION."""
     if np.ptp(x) == 0 or np.ptp(m) == 0:
         logger.info("Gamma-Gamma: frequency/spend correlation undefined (a constant column)")
         return float("nan")
-    corr = float(np.corrcoef(x, m)[0, 1])
+    cov = np.cov(x, m, aweights=w)
+    corr = float(cov[0, 1] / math.sqrt(cov[0, 0] * cov[1, 1]))
     logger.info(
         "Gamma-Gamma: correlation of frequency and monetary_value among repeaters %.3f", corr
     )

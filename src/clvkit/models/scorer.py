@@ -1,16 +1,24 @@
-"""The combined scorer's logic (pure): one row per customer in, eight scores out.
+"""The combined scorer's logic (pure): one row per customer in, the scores out.
 
-Outputs (schemas.SCORER_OUTPUT_COLUMNS):
+Outputs (schemas.SCORER_OUTPUT_COLUMNS; money is gross margin in the data's currency, horizon
+``horizon_months``):
 
-* ``p_alive`` — BG/NBD P(alive | x, t_x, T) (Fader, Hardie & Lee 2005a, eq. 13);
-* ``expected_purchases`` — BG/NBD E[X(t) | x, t_x, T] over the CLV horizon (eq. 10);
+* ``p_alive`` — purchase-model P(alive | x, t_x, T) (BG/NBD: Fader, Hardie & Lee 2005a, eq. 13);
+* ``expected_purchases`` — E[X(t) | x, t_x, T] over the CLV horizon (BG/NBD eq. 10);
 * ``expected_order_value`` — Gamma-Gamma E[Z | p, q, v, x, z̄] (Fader, Hardie & Lee 2005b, eq. 5);
-* ``clv`` — discounted expected gross margin over the horizon (BTYD, or the ML value model
-  when the training run chose it);
-* ``churn_probability`` — calibrated XGBoost P(no purchase within the churn window);
-* ``value_at_risk`` — churn_probability × clv;
-* ``rfm_segment`` — from the feature table; ``value_tier`` — A/B/C by CLV thresholds learned
-  on the training population (so a single customer scores the same alone or in a batch).
+* ``clv`` — discounted expected gross margin over the horizon; ``clv_source`` names the model
+  that produced it (``btyd``: exactly margin × E[order value] × Σ_k ΔE[X(t_k)] / (1 + i)^k);
+* ``clv_p10`` / ``clv_p90`` — quantiles (``interval_levels``) of the discounted value over the
+  horizon (:mod:`clvkit.models.intervals`); for a non-BTYD clv the BTYD interval scaled by
+  clv / BTYD clv (same relative spread around the served mean);
+* ``churn_probability`` — P(no purchase within the churn window) (classifier or closed form);
+* ``churn_loss_value`` — P(loss) × value if retained (:mod:`clvkit.models.customer_value`);
+* ``current_value`` / ``current_value_trailing`` — gross margin earned, lifetime / trailing window;
+* ``value_quadrant`` — current × future value high/low (thresholds learnt at training);
+* ``value_tier`` — A/B/C by CLV thresholds learnt on the training population (so a single
+  customer scores the same alone or in a batch); ``rfm_segment`` — from the feature table.
+
+Count-only runs (no amounts, no ``clv.value_per_purchase``) omit ``schemas.CLV_FAMILY_COLUMNS``.
 """
 
 from __future__ import annotations
@@ -22,12 +30,35 @@ import numpy as np
 import pandas as pd
 
 from clvkit import schemas
-from clvkit.constants import DAYS_PER_MONTH, DAYS_PER_TIME_UNIT, MONTHS_PER_YEAR
+from clvkit.constants import (
+    DAYS_PER_MONTH,
+    DAYS_PER_TIME_UNIT,
+    DEFAULT_CLV_INTERVAL_DRAWS,
+    DEFAULT_CLV_INTERVAL_LEVELS,
+    DEFAULT_CURRENT_VALUE_WINDOW_DAYS,
+    DEFAULT_RANDOM_SEED,
+    MONTHS_PER_YEAR,
+)
 from clvkit.exceptions import FeatureMismatchError
 from clvkit.models.bgnbd import BetaGeoModel
+from clvkit.models.blend import (
+    BTYD_WINDOW_VALUE,
+    HISTORICAL_WINDOW_VALUE,
+    ValueBlend,
+    historical_window_value,
+    horizon_ratio,
+    tenure_normalised_features,
+)
 from clvkit.models.churn import ChurnClassifier
 from clvkit.models.clv import discounted_clv
+from clvkit.models.customer_value import (
+    DEFAULT_QUADRANT_NAME_TUPLE,
+    assign_quadrants,
+    churn_loss_value,
+    current_values,
+)
 from clvkit.models.gamma_gamma import GammaGammaModel
+from clvkit.models.intervals import clv_intervals
 from clvkit.models.value_regressor import ValueRegressor
 from clvkit.schemas import MARGIN_SHARE
 
@@ -35,7 +66,11 @@ from clvkit.schemas import MARGIN_SHARE
 P_ALIVE_FEATURE = "btyd_p_alive"
 PURCHASES_WINDOW_FEATURE = "btyd_expected_purchases_window"
 ORDER_VALUE_FEATURE = "btyd_expected_order_value"
-CLV_SOURCES = ("btyd", "ml", "hybrid")
+CLV_SOURCES = ("btyd", "ml", "blend", "historical", "hybrid")
+#: Where the served churn probability comes from.
+CHURN_SOURCES = ("classifier", "closed_form")
+#: Output columns that are money; absent when a count-only run has no value per purchase.
+MONEY_COLUMNS = schemas.CLV_FAMILY_COLUMNS
 TIER_LABELS = ("A", "B", "C")
 
 
@@ -52,6 +87,17 @@ class ScorerSettings:
     cutoff: str
     clv_source: str
     tier_thresholds: tuple[float, float]
+    churn_source: str = "classifier"
+    purchase_model: str = "bgnbd"
+    value_per_purchase: float | None = None
+    clv_available: bool = True
+    # --- customer-value outputs (helper "value") ---
+    quadrant_thresholds: tuple[float, float] = (float("inf"), float("inf"))  # current, future (clv)
+    quadrant_names: tuple[str, str, str, str] = DEFAULT_QUADRANT_NAME_TUPLE  # high_high, high_low, low_high, low_low
+    interval_levels: tuple[float, float] = DEFAULT_CLV_INTERVAL_LEVELS
+    interval_draws: int = DEFAULT_CLV_INTERVAL_DRAWS
+    interval_seed: int = DEFAULT_RANDOM_SEED
+    current_value_window_days: int = DEFAULT_CURRENT_VALUE_WINDOW_DAYS
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary, for JSON."""
@@ -72,6 +118,30 @@ def btyd_model_features(
         },
         index=table.index,
     )
+
+
+def closed_form_churn(purchase_model: Any, window_units: float, frequency: np.ndarray, recency: np.ndarray,
+                      T: np.ndarray) -> np.ndarray:
+    """P(no purchase in (T, T + window]) from the purchase model (its ``p_no_purchase``).
+
+    For a BG/NBD model without that method: ``1 - P(alive) + P(alive) · ((α + T) / (α + T + t))^(r + x)``
+    (Fader, Hardie & Lee 2005a: alive customers buy at a gamma-mixed Poisson rate).
+    """
+    if hasattr(purchase_model, "p_no_purchase"):
+        p = purchase_model.p_no_purchase(window_units, frequency, recency, T)
+    else:
+        params = purchase_model.params_
+        alive = purchase_model.p_alive(frequency, recency, T)
+        alpha, r = params["alpha"], params["r"]
+        log_none = (r + frequency) * (np.log(alpha + T) - np.log(alpha + T + window_units))
+        p = 1.0 - alive + alive * np.exp(log_none)
+    return np.clip(np.nan_to_num(np.asarray(p, dtype=float), nan=1.0), 0.0, 1.0)
+
+
+def churn_probability(churn: ChurnClassifier, features: pd.DataFrame) -> np.ndarray:
+    """The classifier's P(churn) per row (1-D), whatever the shape of its ``predict_proba``."""
+    p = np.asarray(churn.predict_proba(features[list(churn.feature_names_in_)]), dtype=float)
+    return p[:, 1] if p.ndim == 2 else p
 
 
 def numeric_features(table: pd.DataFrame) -> pd.DataFrame:
@@ -103,12 +173,20 @@ def assign_tiers(clv: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray
 
 
 def tier_thresholds(clv: np.ndarray, a_share: float, b_share: float) -> tuple[float, float]:
-    """CLV thresholds where the cumulative share of total CLV crosses a_share and b_share."""
-    values = np.sort(np.clip(np.asarray(clv, dtype=float), 0.0, None))[::-1]
-    total = values.sum()
-    if values.size == 0 or total <= 0:
+    """CLV thresholds where the cumulative share of total CLV crosses a_share and b_share.
+
+    Non-finite CLVs are left out (they carry no share); with no positive CLV left every
+    customer is tier C (thresholds ``inf``). When the total would overflow, shares are
+    computed on CLV / max(CLV).
+    """
+    values = np.asarray(clv, dtype=float)
+    values = np.sort(np.clip(values[np.isfinite(values)], 0.0, None))[::-1]
+    if values.size == 0 or values[0] <= 0:
         return (np.inf, np.inf)
-    share_before = (np.cumsum(values) - values) / total
+    with np.errstate(over="ignore"):
+        overflows = not np.isfinite(values.sum())
+    scaled = values / values[0] if overflows else values
+    share_before = (np.cumsum(scaled) - scaled) / scaled.sum()
     in_a = share_before < a_share
     in_b = share_before < b_share
     high = float(values[in_a].min())
@@ -127,7 +205,9 @@ class ClvScorer:
         settings: ScorerSettings,
         value_model: ValueRegressor | None = None,
         input_columns: tuple[str, ...] = (),
+        value_blend: ValueBlend | None = None,
     ) -> None:
+        self.value_blend = value_blend
         self.bgnbd = bgnbd
         self.gamma_gamma = gamma_gamma
         self.churn = churn
@@ -135,8 +215,12 @@ class ClvScorer:
         self.value_model = value_model
         self.input_columns = input_columns
 
-    def score(self, table: pd.DataFrame) -> pd.DataFrame:
-        """Score a customer feature table indexed by customer id; see the module docstring."""
+    def score(self, table: pd.DataFrame, *, intervals: bool = True) -> pd.DataFrame:
+        """Score a customer feature table indexed by customer id; see the module docstring.
+
+        ``intervals=False`` skips the Monte Carlo interval (``clv_p10``/``clv_p90`` absent), for
+        internal uses such as learning thresholds.
+        """
         self._check_columns(table)
         s = self.settings
         f, r, t = _btyd_arrays(table)
@@ -145,26 +229,136 @@ class ClvScorer:
         btyd = btyd_model_features(table, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
         eov = btyd[ORDER_VALUE_FEATURE].to_numpy()
         features = supervised_frame(table, btyd)
-        clv = self._clv(features, eov, f, r, t, margin)
-        churn = self.churn.predict_proba(features[list(self.churn.feature_names_in_)])
+        clv = self._clv(features, eov, f, r, t, margin, table)
+        churn = self._churn(features, f, r, t)
+        p_alive = btyd[P_ALIVE_FEATURE].to_numpy()
         out = pd.DataFrame(
             {
-                schemas.P_ALIVE: btyd[P_ALIVE_FEATURE].to_numpy(),
+                schemas.P_ALIVE: p_alive,
                 schemas.EXPECTED_PURCHASES: self.bgnbd.expected_purchases(horizon_units, f, r, t),
                 schemas.EXPECTED_ORDER_VALUE: eov,
                 schemas.CLV: clv,
-                schemas.CHURN_PROBABILITY: churn,
-                schemas.VALUE_AT_RISK: churn * clv,
-                schemas.RFM_SEGMENT: table[schemas.RFM_SEGMENT].astype(str).to_numpy(),
-                schemas.VALUE_TIER: assign_tiers(clv, s.tier_thresholds),
             },
             index=table.index,
         )
+        return self._value_outputs(out, table, churn, margin, intervals)
+
+    def clv_source_label(self) -> str:
+        """Which model produced ``clv`` (the ``clv_source`` column)."""
+        blend = self.value_blend
+        if blend is not None:
+            scaled = blend.source == "btyd" and float(getattr(blend, "calibration_", 1.0)) != 1.0
+            return "btyd_scaled" if scaled else str(blend.source)
+        return self.settings.clv_source if self.value_model is not None else "btyd"
+
+    def _value_outputs(self, out: pd.DataFrame, table: pd.DataFrame, churn: np.ndarray,
+                       margin: np.ndarray | float, intervals: bool) -> pd.DataFrame:
+        """Add the value columns (interval, churn-loss value, current value, quadrant, tier, segment)."""
+        s = self.settings
+        clv = np.clip(np.nan_to_num(out[schemas.CLV].to_numpy(dtype=float), nan=0.0), 0.0, None)
+        source = self.clv_source_label()
+        current = current_values(table, margin, time_unit=s.time_unit, window_days=s.current_value_window_days,
+                                 value_per_purchase=s.value_per_purchase)
+        if intervals and s.clv_available:
+            low, high = self._interval(table, clv, out[schemas.EXPECTED_ORDER_VALUE].to_numpy(), margin, source)
+            out[schemas.CLV_P10], out[schemas.CLV_P90] = low, high
+        out[schemas.CLV_SOURCE] = source
+        out[schemas.CHURN_PROBABILITY] = churn
+        out[schemas.CHURN_LOSS_VALUE] = churn_loss_value(clv, churn, out[schemas.P_ALIVE].to_numpy(), source)
+        if current is not None:
+            out[schemas.CURRENT_VALUE], out[schemas.CURRENT_VALUE_TRAILING] = current
+            out[schemas.VALUE_QUADRANT] = assign_quadrants(current[0], clv, s.quadrant_thresholds, s.quadrant_names)
+        out[schemas.VALUE_TIER] = assign_tiers(clv, s.tier_thresholds)
+        out[schemas.RFM_SEGMENT] = table[schemas.RFM_SEGMENT].astype(str).to_numpy()
+        if not s.clv_available:
+            out = out.drop(columns=[c for c in MONEY_COLUMNS if c in out.columns])
         return out
 
-    def _clv(self, features: pd.DataFrame, eov: np.ndarray, f: np.ndarray, r: np.ndarray,
-             t: np.ndarray, margin: np.ndarray | float) -> np.ndarray:
+    def _interval(self, table: pd.DataFrame, clv: np.ndarray, eov: np.ndarray, margin: np.ndarray | float,
+                  source: str) -> tuple[np.ndarray, np.ndarray]:
+        """clv_p10 / clv_p90: BTYD predictive quantiles, scaled by clv / BTYD clv when clv is not BTYD."""
         s = self.settings
+        f, r, t = _btyd_arrays(table)
+        spend_model = self.gamma_gamma if s.value_per_purchase is None else None
+        bounds = clv_intervals(
+            self.bgnbd, f, r, t, time_unit=s.time_unit, horizon_months=s.horizon_months,
+            discount_rate_annual=s.discount_rate_annual, margin=margin, spend_model=spend_model,
+            monetary_value=table[schemas.MONETARY_VALUE].to_numpy(dtype=float), order_value=eov,
+            levels=s.interval_levels, n_draws=s.interval_draws, random_state=s.interval_seed,
+        )
+        if source != "btyd":
+            btyd_clv = discounted_clv(self.bgnbd, eov, f, r, t, time_unit=s.time_unit,
+                                      horizon_months=s.horizon_months, discount_rate_annual=s.discount_rate_annual,
+                                      margin=margin)
+            ratio = np.where(btyd_clv > 0, clv / np.where(btyd_clv > 0, btyd_clv, 1.0), 1.0)
+            bounds = bounds * ratio[:, None]
+            flat = btyd_clv <= 0
+            bounds[flat] = clv[flat, None]
+        return bounds[:, 0], bounds[:, 1]
+
+    @property
+    def purchase_model(self) -> Any:
+        """The fitted purchase model (BG/NBD, MBG/NBD or Pareto/NBD; attribute ``bgnbd`` for old states)."""
+        return self.bgnbd
+
+    def _churn(self, features: pd.DataFrame, f: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:
+        s = self.settings
+        if s.churn_source == "closed_form":
+            window_units = s.churn_window_days / DAYS_PER_TIME_UNIT[s.time_unit]
+            return closed_form_churn(self.bgnbd, window_units, f, r, t)
+        return churn_probability(self.churn, features)
+
+    def value_components(self, table: pd.DataFrame, btyd: pd.DataFrame | None = None,
+                         window_days: float | None = None) -> pd.DataFrame:
+        """Window-value components (btyd, historical, ml) over ``window_days`` (default: the label window)."""
+        s = self.settings
+        window_days = float(window_days or s.value_window_days)
+        f, r, t = _btyd_arrays(table)
+        if btyd is None:
+            btyd = btyd_model_features(table, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
+        eov = btyd[ORDER_VALUE_FEATURE].to_numpy()
+        units = window_days / DAYS_PER_TIME_UNIT[s.time_unit]
+        comps = pd.DataFrame({
+            "btyd": self.bgnbd.expected_purchases(units, f, r, t) * eov,
+            "historical": historical_window_value(table, window_days, s.time_unit),
+        }, index=table.index)
+        if self.value_model is not None:
+            inputs = tenure_normalised_features(table, comps.set_axis(
+                [BTYD_WINDOW_VALUE, HISTORICAL_WINDOW_VALUE], axis=1).join(btyd), s.time_unit)
+            comps["ml"] = self.value_model.predict(inputs[list(self.value_model.feature_names_in_)])
+        return comps
+
+    def expected_revenue(self, table: pd.DataFrame, window_days: int) -> np.ndarray:
+        """The served CLV's forecast of revenue over the next ``window_days`` (undiscounted, before margin).
+
+        Same candidate, weights and calibration as :meth:`score`'s ``clv``; what the recipe
+        evaluation compares with realised spend.
+        """
+        s = self.settings
+        f, r, t = _btyd_arrays(table)
+        btyd = btyd_model_features(table, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
+        blend = self.value_blend
+        units = window_days / DAYS_PER_TIME_UNIT[s.time_unit]
+        if blend is None:
+            return self.bgnbd.expected_purchases(units, f, r, t) * btyd[ORDER_VALUE_FEATURE].to_numpy()
+        if blend.source == "historical":
+            return blend.calibration_ * historical_window_value(table, window_days, s.time_unit)
+        if blend.source == "btyd":
+            return blend.calibration_ * self.bgnbd.expected_purchases(units, f, r, t) * btyd[ORDER_VALUE_FEATURE].to_numpy()
+        window_value = blend.predict(self.value_components(table, btyd))
+        ratio = horizon_ratio(self.bgnbd.expected_purchases(units, f, r, t), self._window_purchases(f, r, t))
+        return window_value * ratio
+
+    def _window_purchases(self, f: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:
+        s = self.settings
+        return self.bgnbd.expected_purchases(s.value_window_days / DAYS_PER_TIME_UNIT[s.time_unit], f, r, t)
+
+    def _clv(self, features: pd.DataFrame, eov: np.ndarray, f: np.ndarray, r: np.ndarray,
+             t: np.ndarray, margin: np.ndarray | float, table: pd.DataFrame | None = None) -> np.ndarray:
+        s = self.settings
+        blend = self.value_blend
+        if blend is not None and table is not None:
+            return self._blend_clv(blend, table, eov, f, r, t, margin)
         if s.clv_source == "btyd" or self.value_model is None:
             return discounted_clv(
                 self.bgnbd, eov, f, r, t, time_unit=s.time_unit, horizon_months=s.horizon_months,
@@ -173,6 +367,29 @@ class ClvScorer:
         window_value = self.value_model.predict(features[list(self.value_model.feature_names_in_)])
         factor = ml_clv_factor(s.horizon_months, s.discount_rate_annual, s.value_window_days)
         return np.asarray(margin * window_value * factor, dtype=float)
+
+    def _blend_clv(self, blend: ValueBlend, table: pd.DataFrame, eov: np.ndarray, f: np.ndarray, r: np.ndarray,
+                   t: np.ndarray, margin: np.ndarray | float) -> np.ndarray:
+        """Discounted gross-margin CLV of the chosen candidate: window value × discounted horizon factor.
+
+        btyd: c · Σ_k margin · E[Z] · ΔE[X(t_k)] / (1+i)^k; historical: c · rate · the discounted
+        horizon at a constant rate; ml/blend: window value × Σ_k ΔE[X(t_k)]/(1+i)^k / E[X(w)] (the
+        purchase model's attrition carries the window value to the horizon).
+        """
+        s = self.settings
+        if blend.source == "historical":
+            factor = ml_clv_factor(s.horizon_months, s.discount_rate_annual, s.value_window_days)
+            value = blend.calibration_ * historical_window_value(table, s.value_window_days, s.time_unit)
+            return np.asarray(margin * value * factor, dtype=float)
+        discounted_purchases = discounted_clv(
+            self.bgnbd, 1.0, f, r, t, time_unit=s.time_unit, horizon_months=s.horizon_months,
+            discount_rate_annual=s.discount_rate_annual, margin=1.0,
+        )
+        if blend.source == "btyd":
+            return np.asarray(margin * blend.calibration_ * eov * discounted_purchases, dtype=float)
+        window_value = blend.predict(self.value_components(table))
+        ratio = horizon_ratio(discounted_purchases, self._window_purchases(f, r, t))
+        return np.asarray(margin * window_value * ratio, dtype=float)
 
     def _check_columns(self, table: pd.DataFrame) -> None:
         missing = [c for c in self.input_columns if c not in table.columns]
@@ -192,6 +409,7 @@ class ClvScorer:
             "churn": self.churn.to_dict(),
             "value_model": self.value_model.to_dict() if self.value_model is not None else None,
             "input_columns": list(self.input_columns),
+            "value_blend": self.value_blend.to_dict() if self.value_blend is not None else None,
         }
 
     def boosters(self) -> dict[str, str]:
@@ -206,6 +424,9 @@ class ClvScorer:
         """Rebuild from :meth:`to_dict` and :meth:`boosters`."""
         settings = dict(state["settings"])
         settings["tier_thresholds"] = tuple(settings["tier_thresholds"])
+        for key in ("quadrant_thresholds", "quadrant_names", "interval_levels"):
+            if key in settings:
+                settings[key] = tuple(settings[key])
         value_state = state.get("value_model")
         return cls(
             bgnbd=BetaGeoModel.from_dict(state["bgnbd"]),
@@ -214,6 +435,7 @@ class ClvScorer:
             settings=ScorerSettings(**settings),
             value_model=ValueRegressor.from_dict(value_state, boosters["value_model"]) if value_state else None,
             input_columns=tuple(state.get("input_columns", ())),
+            value_blend=ValueBlend.from_dict(state["value_blend"]) if state.get("value_blend") else None,
         )
 
 

@@ -29,6 +29,7 @@ from typing import Any, Final, Self
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator, RegressorMixin
 
 from clvkit.constants import DEFAULT_RANDOM_SEED, MAX_EXAMPLE_ROWS
 from clvkit.exceptions import UserInputError
@@ -37,7 +38,9 @@ from clvkit.models._xgboost import (
     FeatureChecks,
     booster_state,
     booster_to_json,
+    check_n_jobs,
     gain_importances,
+    threads,
 )
 
 logger = logging.getLogger(__name__)
@@ -59,8 +62,6 @@ DEFAULT_VALUE_MAX_DEPTH: Final = 4
 DEFAULT_VALUE_LEARNING_RATE: Final = 0.05
 DEFAULT_VALUE_EARLY_STOPPING_ROUNDS: Final = 30
 DEFAULT_VALUE_VALIDATION_FRACTION: Final = 0.2
-#: Fixed booster thread count: results do not depend on the machine.
-DEFAULT_VALUE_N_JOBS: Final = 2
 
 FloatArray = NDArray[np.float64]
 
@@ -69,8 +70,11 @@ _FEATURES: Final = FeatureChecks(
 )
 
 
-class ValueRegressor:
+class ValueRegressor(RegressorMixin, BaseEstimator):
     """Gradient-boosted regressor of future-window customer value (scikit-learn contract).
+
+    Keyword-only hyperparameters; ``clone``/``get_params``/``set_params`` from
+    ``BaseEstimator``; ``score`` is R^2 (``RegressorMixin``).
 
     Parameters
     ----------
@@ -86,8 +90,8 @@ class ValueRegressor:
         Share of rows, drawn with ``random_state``, held out for early stopping.
     random_state : int
         Seed of the split and the booster.
-    n_jobs : int
-        Fixed booster thread count.
+    n_jobs : int or None
+        Booster threads; ``None`` (default) or ``-1`` uses every core.
     balance_correction : bool
         Rescale predictions so that they sum to the target over the fitted rows.
 
@@ -108,6 +112,7 @@ class ValueRegressor:
 
     def __init__(
         self,
+        *,
         objective: str = TWEEDIE,
         tweedie_variance_power: float = DEFAULT_VALUE_TWEEDIE_VARIANCE_POWER,
         n_estimators: int = DEFAULT_VALUE_N_ESTIMATORS,
@@ -116,7 +121,7 @@ class ValueRegressor:
         early_stopping_rounds: int | None = DEFAULT_VALUE_EARLY_STOPPING_ROUNDS,
         validation_fraction: float = DEFAULT_VALUE_VALIDATION_FRACTION,
         random_state: int = DEFAULT_RANDOM_SEED,
-        n_jobs: int = DEFAULT_VALUE_N_JOBS,
+        n_jobs: int | None = None,
         balance_correction: bool = True,
     ):
         self.objective = objective
@@ -129,30 +134,6 @@ class ValueRegressor:
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.balance_correction = balance_correction
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyperparameters as given to ``__init__`` (``deep`` for scikit-learn compatibility)."""
-        return {
-            "objective": self.objective,
-            "tweedie_variance_power": self.tweedie_variance_power,
-            "n_estimators": self.n_estimators,
-            "max_depth": self.max_depth,
-            "learning_rate": self.learning_rate,
-            "early_stopping_rounds": self.early_stopping_rounds,
-            "validation_fraction": self.validation_fraction,
-            "random_state": self.random_state,
-            "n_jobs": self.n_jobs,
-            "balance_correction": self.balance_correction,
-        }
-
-    def set_params(self, **params: Any) -> Self:
-        """Set hyperparameters by name (scikit-learn contract); validated at ``fit``."""
-        unknown = sorted(set(params) - set(self.get_params()))
-        if unknown:
-            raise UserInputError(f"ValueRegressor has no parameter(s) {unknown}; valid: {sorted(self.get_params())}")
-        for name, value in params.items():
-            setattr(self, name, value)
-        return self
 
     # --- fitting ------------------------------------------------------------------
 
@@ -200,28 +181,29 @@ class ValueRegressor:
     ) -> tuple[Any, int]:
         import xgboost as xgb
 
-        train = xgb.DMatrix(matrix[train_idx], label=target[train_idx], feature_names=names, nthread=self.n_jobs)
+        n_threads = threads(self.n_jobs)
+        train = xgb.DMatrix(matrix[train_idx], label=target[train_idx], feature_names=names, nthread=n_threads)
         params: dict[str, Any] = {
             "objective": self.objective,
             "eta": float(self.learning_rate),
             "max_depth": int(self.max_depth),
             "tree_method": "hist",
             "seed": int(self.random_state),
-            "nthread": int(self.n_jobs),
+            "nthread": n_threads,
         }
         if self.objective == TWEEDIE:
             params["tweedie_variance_power"] = float(self.tweedie_variance_power)
         if self.early_stopping_rounds is None:
             booster = xgb.train(params, train, num_boost_round=int(self.n_estimators))
             return booster, int(self.n_estimators) - 1
-        valid = xgb.DMatrix(matrix[val_idx], label=target[val_idx], feature_names=names, nthread=self.n_jobs)
+        valid = xgb.DMatrix(matrix[val_idx], label=target[val_idx], feature_names=names, nthread=n_threads)
         booster = xgb.train(
             params, train, num_boost_round=int(self.n_estimators), evals=[(valid, "validation")],
             early_stopping_rounds=int(self.early_stopping_rounds), verbose_eval=False,
         )
         best = int(booster.best_iteration)
         booster = booster[: best + 1]  # keep only the trees predictions use
-        booster.set_param({"nthread": int(self.n_jobs)})
+        booster.set_param({"nthread": n_threads})
         return booster, best
 
     def _check_params(self) -> None:
@@ -232,8 +214,9 @@ class ValueRegressor:
             raise UserInputError(
                 f"ValueRegressor tweedie_variance_power must be in ({low:g}, {high:g}), got {self.tweedie_variance_power!r}"
             )
-        for name in ("n_estimators", "max_depth", "n_jobs"):
+        for name in ("n_estimators", "max_depth"):
             _check_whole(self, name, getattr(self, name))
+        check_n_jobs(self)
         if self.early_stopping_rounds is not None:
             _check_whole(self, "early_stopping_rounds", self.early_stopping_rounds)
         if not (_is_number(self.learning_rate) and 0 < self.learning_rate <= 1):
@@ -309,15 +292,11 @@ class ValueRegressor:
         """Rebuild a fitted regressor from :meth:`to_dict` and :meth:`booster_json` output."""
         check_kind(data, MODEL_KIND, FORMAT_VERSION)
         model = cls(**data["params"])
-        _FEATURES.restore_booster(model, data, booster_json, int(model.n_jobs))
+        _FEATURES.restore_booster(model, data, booster_json, threads(model.n_jobs))
         model.feature_importances_ = {k: float(v) for k, v in data["feature_importances"].items()}
         model.n_train_, model.n_validation_ = int(data["n_train"]), int(data["n_validation"])
         model.balance_factor_ = float(data["balance_factor"])
         return model
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"ValueRegressor({args})"
 
 
 # --- input checks ------------------------------------------------------------------

@@ -31,6 +31,10 @@ def make_builder(config: ClvkitConfig) -> FeatureBuilder:
         trailing_windows_days=tuple(config.features.trailing_windows_days),
         rfm_segments=config.features.rfm_segments,
         tier_shares=tuple(config.features.tier_shares),
+        margin=config.clv.margin,
+        current_value_window_days=config.features.current_value_window_days,
+        rfm_recency_days=config.features.rfm_recency_days,
+        rfm_cycle_multiples=tuple(config.features.rfm_recency_cycle_multiples),
     )
 
 

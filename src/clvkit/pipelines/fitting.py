@@ -1,52 +1,121 @@
-"""Fit every model as of one cut-off (calibration end, or observation end for the refit).
+"""The training recipe: every model fitted as of one cut-off ``as_of`` (an evaluation origin or the served fit).
 
-Time design: BTYD models are fitted on the history up to ``as_of``; supervised models
-(churn, value) learn from features at an inner cut-off with labels from the window after it,
-all inside the history up to ``as_of``.
+Time design (see the README, "What a training run does")::
+
+    first purchase ........ c_K ... c_2 ......... c_1 ............ as_of
+                            |<- w ->|   ...       |<-- window -->|
+    BTYD models: fitted on the history up to as_of (served) and up to each inner cut-off c_k;
+    supervised examples: features at c_k, labels from (c_k, c_k + window], stacked over k;
+    inner validation: a share of the customers at c_1 (never trained on); every choice —
+    purchase model (auto), CLV candidate, blend weights, total calibration, churn source — is
+    made there. Nothing after ``as_of`` is read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from clvkit import schemas
+from clvkit import constants, schemas
 from clvkit.config.models import ClvkitConfig
+from clvkit.constants import DAYS_PER_TIME_UNIT
+from clvkit.evaluation import metrics
 from clvkit.exceptions import UserInputError
 from clvkit.features.builder import FeatureBuilder
-from clvkit.features.labels import SPEND_WINDOW, churn_labels, future_value
+from clvkit.features.labels import SPEND_WINDOW, future_value
 from clvkit.models.bgnbd import BetaGeoModel
+from clvkit.models.blend import (
+    BTYD_WINDOW_VALUE,
+    HISTORICAL_WINDOW_VALUE,
+    ValueBlend,
+    describe_weights,
+    historical_window_value,
+    tenure_normalised_features,
+)
 from clvkit.models.churn import ChurnClassifier
+from clvkit.models.customer_value import quadrant_names, quadrant_threshold
 from clvkit.models.gamma_gamma import GammaGammaModel
-from clvkit.models.scorer import btyd_model_features, numeric_features, supervised_frame
+from clvkit.models.scorer import (
+    ORDER_VALUE_FEATURE,
+    ClvScorer,
+    ScorerSettings,
+    tier_thresholds,
+    btyd_model_features,
+    churn_probability,
+    closed_form_churn,
+    supervised_frame,
+)
 from clvkit.models.value_regressor import ValueRegressor
 from clvkit.pipelines.features import customer_table, make_builder
 
 logger = logging.getLogger(__name__)
 
-#: Supervised labels need at least this many days of history before the inner cut-off.
+#: Supervised labels need at least this many days of history before an inner cut-off.
 MIN_INNER_HISTORY_DAYS = 28
+#: The value label window is at most this share of the history before ``as_of``.
+VALUE_WINDOW_HISTORY_SHARE = 1 / 2
+#: CLV candidates that are models (the historical formula is the baseline they must beat).
+MODEL_CANDIDATES = ("btyd", "ml", "blend")
+BASELINE_CANDIDATE = "historical"
+#: Old policy names accepted for ``models.value.clv_policy``.
+CHOOSING_POLICIES = ("best_inner", "best_on_holdout")
+#: Folds of the cross-fitted blend weights on the inner validation customers.
+BLEND_FOLDS = 2
+
+
+@dataclass
+class InnerExamples:
+    """Supervised examples at one inner cut-off: features, window components, labels."""
+
+    cutoff: dt.date
+    table: pd.DataFrame
+    btyd: pd.DataFrame
+    components: pd.DataFrame
+    value_inputs: pd.DataFrame
+    churn_inputs: pd.DataFrame
+    spend_window: np.ndarray
+    churned: np.ndarray
+    closed_form_churn: np.ndarray
 
 
 @dataclass
 class StageModels:
-    """Everything fitted as of one cut-off."""
+    """Everything the recipe fitted as of one cut-off, and the choices it made on inner validation."""
 
     as_of: dt.date
     inner_cutoff: dt.date
     builder: FeatureBuilder
     table: pd.DataFrame
-    bgnbd: BetaGeoModel
+    bgnbd: Any
     gamma_gamma: GammaGammaModel
     churn: ChurnClassifier
     value_ml: ValueRegressor | None
-    value_hybrid: ValueRegressor | None
+    value_blend: ValueBlend
     value_window_days: int
     churn_window_days: int
+    clv_source: str = "btyd"
+    clv_reason: str = ""
+    churn_source: str = "classifier"
+    churn_reason: str = ""
+    purchase_model: str = "bgnbd"
+    purchase_reason: str = ""
+    churn_window_reason: str = "configured"
+    inner_cutoffs: tuple[dt.date, ...] = ()
+    inner_metrics: dict[str, float] = field(default_factory=dict)
+    clv_available: bool = True
+    clv_absent_reason: str = ""
+    inner_validation: pd.DataFrame | None = None
+
+    @property
+    def purchase(self) -> Any:
+        """The fitted purchase model."""
+        return self.bgnbd
 
     def supervised_features(self, table: pd.DataFrame | None = None) -> pd.DataFrame:
         """Numeric features + BTYD outputs of ``table`` (default: the stage's own table)."""
@@ -55,69 +124,385 @@ class StageModels:
 
     def btyd_features(self, table: pd.DataFrame) -> pd.DataFrame:
         """BTYD-derived features of ``table`` from this stage's BTYD models."""
-        unit = self.builder.time_unit
-        return btyd_model_features(table, self.bgnbd, self.gamma_gamma, self.churn_window_days, unit)
+        return btyd_model_features(table, self.bgnbd, self.gamma_gamma, self.churn_window_days,
+                                   self.builder.time_unit)
 
 
-def value_window_days(first_date: dt.date, calibration_end: dt.date, holdout_days: int) -> int:
-    """Label window of the value models: the holdout length, at most half the calibration span."""
-    return max(1, min(holdout_days, (calibration_end - first_date).days // 2))
+def scorer_for(stage: StageModels, config: ClvkitConfig, clv_source: str | None = None) -> ClvScorer:
+    """The scorer a recipe fit serves: its purchase model, CLV candidate/blend and churn source.
+
+    Tier thresholds are learned on the stage's own customers.
+    """
+    settings = ScorerSettings(
+        time_unit=config.data.time_unit, horizon_months=config.clv.horizon_months,
+        discount_rate_annual=config.clv.discount_rate_annual, margin=config.clv.margin,
+        churn_window_days=stage.churn_window_days, value_window_days=stage.value_window_days,
+        cutoff=str(stage.as_of), clv_source=clv_source or stage.clv_source,
+        tier_thresholds=(float("inf"), float("inf")), churn_source=stage.churn_source,
+        purchase_model=stage.purchase_model, value_per_purchase=config.clv.value_per_purchase,
+        clv_available=stage.clv_available,
+        quadrant_names=quadrant_names(config.features.quadrant.names),
+        interval_levels=tuple(config.clv.interval_levels), interval_draws=config.clv.interval_draws,
+        interval_seed=config.seed, current_value_window_days=config.features.current_value_window_days,
+    )
+    scorer = ClvScorer(stage.bgnbd, stage.gamma_gamma, stage.churn, settings, stage.value_ml,
+                       tuple(stage.table.columns), value_blend=stage.value_blend)
+    if stage.clv_available:
+        scores = scorer.score(stage.table, intervals=False)
+        clv = scores[schemas.CLV].to_numpy()
+        a_share, b_share = config.features.tier_shares
+        scorer.settings = replace(settings, tier_thresholds=tier_thresholds(clv, a_share, b_share),
+                                  quadrant_thresholds=learn_quadrant_thresholds(scores, config))
+    return scorer
 
 
-def inner_cutoff(config: ClvkitConfig, first_date: dt.date, as_of: dt.date, window_days: int) -> dt.date:
-    """The supervised models' cut-off: configured, or ``as_of`` minus the longest label window."""
-    cutoff = config.churn.inner_cutoff if as_of == config.data.calibration_end and config.churn.inner_cutoff else None
-    cutoff = cutoff or as_of - dt.timedelta(days=window_days)
-    if (cutoff - first_date).days < MIN_INNER_HISTORY_DAYS or cutoff + dt.timedelta(days=window_days) > as_of:
+def learn_quadrant_thresholds(scores: pd.DataFrame, config: ClvkitConfig) -> tuple[float, float]:
+    """(current value, future value) thresholds of the value quadrant, learnt on the training scores."""
+    q = config.features.quadrant
+    current = scores.get(schemas.CURRENT_VALUE, pd.Series(dtype=float)).to_numpy(dtype=float)
+    future = scores[schemas.CLV].to_numpy(dtype=float)
+    return (quadrant_threshold(current, q.method, share=q.share, absolute=q.current_threshold),
+            quadrant_threshold(future, q.method, share=q.share, absolute=q.future_threshold))
+
+
+def value_window_days(first_date: dt.date, as_of: dt.date, horizon_days: int) -> int:
+    """Label window of the value models: the horizon, at most a third of the history before ``as_of``."""
+    return max(1, min(horizon_days, int((as_of - first_date).days * VALUE_WINDOW_HISTORY_SHARE)))
+
+
+def churn_window_days(config: ClvkitConfig, transactions: pd.DataFrame, first_date: dt.date,
+                      as_of: dt.date) -> tuple[int, str]:
+    """The churn window: configured, or a high quantile of the inter-purchase gaps before ``as_of``."""
+    if config.churn.window_days is not None:
+        return int(config.churn.window_days), "configured (churn.window_days)"
+    stamps = transactions.loc[transactions[schemas.TIMESTAMP].dt.date <= as_of]
+    day_rows = pd.DataFrame({"id": stamps[schemas.CUSTOMER_ID].to_numpy(),
+                             "day": stamps[schemas.TIMESTAMP].dt.floor("D").to_numpy()}).drop_duplicates()
+    day_rows = day_rows.sort_values(["id", "day"])
+    gaps = day_rows.groupby("id")["day"].diff().dt.days.dropna().to_numpy()
+    cap = max(constants.MIN_DERIVED_CHURN_WINDOW_DAYS,
+              int((as_of - first_date).days * constants.DERIVED_CHURN_WINDOW_MAX_HISTORY_SHARE))
+    q = constants.CHURN_WINDOW_GAP_QUANTILE
+    if gaps.size == 0:
+        return cap, f"derived: no repeat purchases, so a third of the history ({cap} days)"
+    quantile = float(np.quantile(gaps, q))
+    window = int(np.clip(round(quantile), constants.MIN_DERIVED_CHURN_WINDOW_DAYS, cap))
+    return window, (f"derived: {q:.0%} quantile of {gaps.size:,} inter-purchase gaps = {quantile:.0f} days"
+                    f"{'' if window == round(quantile) else f', bounded to {window}'}; set churn.window_days to fix it")
+
+
+def inner_cutoffs(config: ClvkitConfig, first_date: dt.date, as_of: dt.date, step_days: int) -> list[dt.date]:
+    """Inner cut-offs ``as_of - k * step`` (k = 1, 2, ...) with enough history before them, latest first."""
+    out: list[dt.date] = []
+    for k in range(1, config.models.recipe.max_inner_cutoffs + 1):
+        cutoff = as_of - dt.timedelta(days=k * step_days)
+        if (cutoff - first_date).days < MIN_INNER_HISTORY_DAYS:
+            break
+        out.append(cutoff)
+    if not out:
         raise UserInputError(
-            f"history too short for supervised training as of {as_of}: the inner cut-off {cutoff} needs "
+            f"history too short for supervised training as of {as_of}: an inner cut-off needs "
             f"{MIN_INNER_HISTORY_DAYS}+ days of history after the first purchase ({first_date}) and a "
-            f"{window_days}-day label window before {as_of}. Shorten churn.window_days, set "
-            "churn.inner_cutoff, or move data.calibration_end later."
+            f"{step_days}-day label window before {as_of}. Shorten churn.window_days or clv.horizon_months, "
+            "or move data.calibration_end later."
         )
-    return cutoff
+    return out
 
 
-def fit_btyd(table: pd.DataFrame, config: ClvkitConfig) -> tuple[BetaGeoModel, GammaGammaModel]:
-    """BG/NBD and Gamma-Gamma fitted on a customer table's BTYD columns."""
+def make_purchase_model(name: str, config: ClvkitConfig) -> Any:
+    """An unfitted purchase model by name (``clvkit.models.purchase`` when installed, else BG/NBD)."""
+    penalizer = config.models.bgnbd.penalizer
+    try:
+        from clvkit.models import purchase
+    except ImportError:
+        if name != "bgnbd":
+            raise UserInputError(
+                f"models.purchase.model={name!r} is not available in this build; use 'bgnbd'") from None
+        return BetaGeoModel(penalizer=penalizer)
+    return purchase.make_purchase_model(name, penalizer=penalizer, random_state=config.seed)
+
+
+def purchase_candidates(config: ClvkitConfig) -> tuple[str, ...]:
+    """The purchase models the recipe fits: the configured one, or every one for ``auto``."""
+    name = config.models.purchase.model
+    if name != "auto":
+        return (name,)
+    try:
+        from clvkit.models.purchase import PURCHASE_MODELS
+    except ImportError:
+        return ("bgnbd",)
+    return tuple(PURCHASE_MODELS)
+
+
+def fit_btyd(table: pd.DataFrame, config: ClvkitConfig, purchase_model: str = "bgnbd") -> tuple[Any, GammaGammaModel]:
+    """Purchase model and Gamma-Gamma fitted on a customer table's BTYD columns."""
     summary = table[list(schemas.BTYD_COLUMNS)]
-    bgnbd = BetaGeoModel(penalizer=config.models.bgnbd.penalizer).fit(summary)
+    purchase = make_purchase_model(purchase_model, config).fit(summary)
     gamma_gamma = GammaGammaModel(penalizer=config.models.gamma_gamma.penalizer).fit(summary)
-    return bgnbd, gamma_gamma
+    return purchase, gamma_gamma
 
 
 def fit_stage(
-    transactions: pd.DataFrame, as_of: dt.date, first_date: dt.date, value_window: int, config: ClvkitConfig
+    transactions: pd.DataFrame, as_of: dt.date, first_date: dt.date, horizon_days: int, config: ClvkitConfig
 ) -> StageModels:
-    """Fit BTYD on history up to ``as_of`` and supervised models on an inner cut-off."""
-    churn_window = config.churn.window_days
-    cutoff = inner_cutoff(config, first_date, as_of, max(churn_window, value_window))
-    builder = make_builder(config).fit(transactions, as_of=as_of)
-    table = customer_table(builder, transactions, as_of)
-    bgnbd, gamma_gamma = fit_btyd(table, config)
-    logger.info("as of %s: %d customers; BG/NBD %s", as_of, len(table), bgnbd.params_)
+    """Apply the whole recipe to the history up to ``as_of``; see the module docstring."""
+    unit = config.data.time_unit
+    value_window = value_window_days(first_date, as_of, horizon_days)
+    churn_window, churn_window_reason = churn_window_days(config, transactions, first_date, as_of)
+    cutoffs = inner_cutoffs(config, first_date, as_of, max(value_window, churn_window))
+    logger.info("recipe as of %s: inner cut-offs %s; value window %d days; churn window %d days (%s)",
+                as_of, ", ".join(map(str, cutoffs)), value_window, churn_window, churn_window_reason)
+    history = transactions.loc[transactions[schemas.TIMESTAMP] < pd.Timestamp(as_of) + pd.Timedelta(days=1)]
 
-    inner_builder = make_builder(config).fit(transactions, as_of=cutoff)
-    inner_table = customer_table(inner_builder, transactions, cutoff)
-    inner_bg, inner_gg = fit_btyd(inner_table, config)
-    btyd_inner = btyd_model_features(inner_table, inner_bg, inner_gg, churn_window, config.data.time_unit)
-    x_hybrid = supervised_frame(inner_table, btyd_inner)
-    y_churn = churn_labels(transactions, cutoff, churn_window).reindex(x_hybrid.index)
-    churn = _churn_model(config).fit(x_hybrid, y_churn.to_numpy())
-    logger.info("churn model trained on %d customers at inner cut-off %s (churn rate %.3f)",
-                len(x_hybrid), cutoff, float(np.mean(y_churn)))
-    value_ml = value_hybrid = None
+    purchase_name, purchase_reason, inner_purchase = _choose_purchase_model(
+        history, cutoffs[0], value_window, config)
+    builder = make_builder(config).fit(history, as_of=as_of)
+    table = customer_table(builder, history, as_of)
+    purchase, gamma_gamma = fit_btyd(table, config, purchase_name)
+    logger.info("as of %s: %d customers; %s %s", as_of, len(table), purchase_name, purchase.params_)
+
+    examples = [_inner_examples(history, c, value_window, churn_window, config, purchase_name)
+                for c in cutoffs]
+    validation = _validation_mask(examples[0], config)
+    train_x = _stack([e.value_inputs for e in examples], validation)
+    train_spend = _stack_values([e.spend_window for e in examples], validation)
+    valid = examples[0]
+    inner: dict[str, float] = {"inner_n_cutoffs": float(len(cutoffs)),
+                               "inner_validation_customers": float(validation.sum()), **inner_purchase}
+
+    value_ml = None
+    candidates = {"btyd": valid.components["btyd"].to_numpy()[validation],
+                  "historical": valid.components["historical"].to_numpy()[validation]}
     if config.models.value.enabled:
-        y_value = future_value(transactions, cutoff, value_window)[SPEND_WINDOW]
-        y_value = y_value.reindex(x_hybrid.index).fillna(0.0).clip(lower=0.0).to_numpy()
-        value_ml = _value_model(config).fit(numeric_features(inner_table), y_value)
-        value_hybrid = _value_model(config).fit(x_hybrid, y_value)
-    stage = StageModels(
-        as_of=as_of, inner_cutoff=cutoff, builder=builder, table=table, bgnbd=bgnbd,
-        gamma_gamma=gamma_gamma, churn=churn, value_ml=value_ml, value_hybrid=value_hybrid,
-        value_window_days=value_window, churn_window_days=churn_window,
+        value_ml = _value_model(config).fit(train_x, train_spend)
+        candidates["ml"] = value_ml.predict(valid.value_inputs.loc[validation])
+    components = pd.DataFrame(candidates, index=valid.table.index[validation])
+    actual = valid.spend_window[validation]
+    if "ml" in components:
+        candidates["blend"] = _cross_fitted_blend(components, actual, config)
+    clv_source, clv_reason, scores = _choose_clv(candidates, actual, config)
+    inner.update(scores)
+    blend = ValueBlend(source=clv_source).fit(components, actual, _blend_score(config))
+    if value_ml is not None and blend.uses_ml:
+        all_x = _stack([e.value_inputs for e in examples], None)
+        value_ml = _value_model(config).fit(all_x, _stack_values([e.spend_window for e in examples], None))
+    if clv_source in ("ml", "blend"):
+        btyd_calibration = _total_ratio(actual, components["btyd"].to_numpy())
+        served = _window_components(table, purchase, gamma_gamma, value_window, churn_window, unit, value_ml)
+        blend.anchor_total(served, btyd_calibration * float(served["btyd"].sum()))
+        inner["inner_btyd_total_calibration"] = btyd_calibration
+    logger.info("served CLV: %s (%s); weights %s, total calibration %.3f", clv_source, clv_reason,
+                describe_weights(blend.weights_), blend.calibration_)
+
+    churn = _churn_model(config).fit(_stack([e.churn_inputs for e in examples], validation),
+                                     _stack_values([e.churned for e in examples], validation).astype(int))
+    churn_source, churn_reason, churn_scores = _choose_churn(churn, valid, validation)
+    inner.update(churn_scores)
+    if churn_source == "classifier":
+        churn = _churn_model(config).fit(_stack([e.churn_inputs for e in examples], None),
+                                         _stack_values([e.churned for e in examples], None).astype(int))
+    logger.info("served churn: %s (%s)", churn_source, churn_reason)
+    return StageModels(
+        as_of=as_of, inner_cutoff=cutoffs[0], builder=builder, table=table, bgnbd=purchase,
+        gamma_gamma=gamma_gamma, churn=churn, value_ml=value_ml, value_blend=blend,
+        value_window_days=value_window, churn_window_days=churn_window, clv_source=clv_source,
+        clv_reason=clv_reason, churn_source=churn_source, churn_reason=churn_reason,
+        purchase_model=purchase_name, purchase_reason=purchase_reason,
+        churn_window_reason=churn_window_reason, inner_cutoffs=tuple(cutoffs), inner_metrics=inner,
+        inner_validation=components.assign(actual=actual),
     )
-    return stage
+
+
+def _inner_examples(history: pd.DataFrame, cutoff: dt.date, value_window: int, churn_window: int,
+                    config: ClvkitConfig, purchase_name: str) -> InnerExamples:
+    unit = config.data.time_unit
+    builder = make_builder(config).fit(history, as_of=cutoff)
+    table = customer_table(builder, history, cutoff)
+    purchase, gamma_gamma = fit_btyd(table, config, purchase_name)
+    btyd = btyd_model_features(table, purchase, gamma_gamma, churn_window, unit)
+    f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
+    components = _window_components(table, purchase, gamma_gamma, value_window, churn_window, unit, None, btyd)
+    value_inputs = _value_inputs(table, components, btyd, unit)
+    spend = future_value(history, cutoff, value_window)[SPEND_WINDOW].reindex(table.index).fillna(0.0)
+    churned = (future_value(history, cutoff, churn_window)["purchase_days_window"]
+               .reindex(table.index).fillna(0) == 0).astype(int)
+    return InnerExamples(
+        cutoff=cutoff, table=table, btyd=btyd, components=components, value_inputs=value_inputs,
+        churn_inputs=supervised_frame(table, btyd), spend_window=np.clip(spend.to_numpy(dtype=float), 0.0, None),
+        churned=churned.to_numpy(), closed_form_churn=closed_form_churn(
+            purchase, churn_window / DAYS_PER_TIME_UNIT[unit], f, r, t),
+    )
+
+
+def _window_components(table: pd.DataFrame, purchase: Any, gamma_gamma: GammaGammaModel, value_window: int,
+                       churn_window: int, unit: str, value_ml: ValueRegressor | None,
+                       btyd: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Window-value components of a customer table (btyd, historical, and ml when a model is given)."""
+    if btyd is None:
+        btyd = btyd_model_features(table, purchase, gamma_gamma, churn_window, unit)
+    f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
+    units = value_window / DAYS_PER_TIME_UNIT[unit]
+    components = pd.DataFrame({
+        "btyd": purchase.expected_purchases(units, f, r, t) * btyd[ORDER_VALUE_FEATURE].to_numpy(),
+        "historical": historical_window_value(table, value_window, unit),
+    }, index=table.index)
+    if value_ml is not None:
+        inputs = _value_inputs(table, components, btyd, unit)
+        components["ml"] = value_ml.predict(inputs[list(value_ml.feature_names_in_)])
+    return components
+
+
+def _value_inputs(table: pd.DataFrame, components: pd.DataFrame, btyd: pd.DataFrame, unit: str) -> pd.DataFrame:
+    named = components[["btyd", "historical"]].set_axis([BTYD_WINDOW_VALUE, HISTORICAL_WINDOW_VALUE], axis=1)
+    return tenure_normalised_features(table, named.join(btyd), unit)
+
+
+def _total_ratio(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Σ actual / Σ predicted (1.0 when undefined)."""
+    total = float(np.sum(predicted))
+    return float(np.sum(actual) / total) if total > 0 and np.sum(actual) > 0 else 1.0
+
+
+def _validation_mask(examples: InnerExamples, config: ClvkitConfig) -> np.ndarray:
+    """Seeded share of the latest cut-off's customers held out for every inner choice."""
+    n = len(examples.table)
+    rng = np.random.default_rng(config.seed)
+    mask = rng.random(n) < config.models.recipe.validation_share
+    if mask.all() or not mask.any():
+        mask = np.arange(n) % 2 == 0
+    return mask
+
+
+def _stack(frames: list[pd.DataFrame], validation: np.ndarray | None) -> pd.DataFrame:
+    """Stack the examples of every cut-off; the latest cut-off's validation customers left out."""
+    first = frames[0] if validation is None else frames[0].loc[~validation]
+    return pd.concat([first, *frames[1:]], axis=0, ignore_index=True)
+
+
+def _stack_values(values: list[np.ndarray], validation: np.ndarray | None) -> np.ndarray:
+    first = values[0] if validation is None else values[0][~validation]
+    return np.concatenate([first, *values[1:]])
+
+
+def _cross_fitted_blend(components: pd.DataFrame, actual: np.ndarray, config: ClvkitConfig) -> np.ndarray:
+    """Blend predictions on the validation customers, each from weights fitted on the other fold."""
+    folds = np.random.default_rng(config.seed).integers(0, BLEND_FOLDS, len(actual))
+    score = _blend_score(config)
+    out = np.zeros(len(actual))
+    for k in range(BLEND_FOLDS):
+        held = folds == k
+        if held.all() or not held.any():
+            return ValueBlend(source="blend").fit(components, actual, score).predict(components)
+        blend = ValueBlend(source="blend").fit(components.loc[~held], actual[~held], score)
+        out[held] = blend.predict(components.loc[held])
+    return out
+
+
+def _blend_score(config: ClvkitConfig) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Higher-is-better score of a blend's weights: the choice metric (Gini, Spearman or a capture share)."""
+    suffix, higher = _choice_metric(config)
+    sign = 1.0 if higher else -1.0
+
+    def score(actual: np.ndarray, predicted: np.ndarray) -> float:
+        return sign * metrics.value_metrics(actual, predicted, "m").get(f"m_{suffix}", np.nan)
+
+    if suffix == "gini_norm":
+        return lambda actual, predicted: float(metrics.normalized_gini(actual, predicted))
+    if suffix == "spearman":
+        return lambda actual, predicted: float(metrics.spearman(actual, predicted))
+    return score
+
+
+def _choose_clv(candidates: dict[str, np.ndarray], actual: np.ndarray,
+                config: ClvkitConfig) -> tuple[str, str, dict[str, float]]:
+    """The CLV candidate best on the inner validation window; the historical formula if no model beats it."""
+    scores: dict[str, float] = {}
+    for name, predicted in candidates.items():
+        scores.update(metrics.value_metrics(actual, predicted, f"inner_clv_{name}"))
+    policy = config.models.value.clv_policy
+    if policy not in CHOOSING_POLICIES:
+        source = "ml" if policy == "hybrid" else policy
+        if source not in candidates:
+            raise UserInputError(f"models.value.clv_policy={policy!r} needs models.value.enabled: true")
+        return source, f"fixed by models.value.clv_policy={policy}", scores
+    suffix, higher = _choice_metric(config)
+    sign = 1.0 if higher else -1.0
+
+    def score(name: str) -> float:
+        value = scores.get(f"inner_clv_{name}_{suffix}", float("nan"))
+        return sign * value if np.isfinite(value) else -np.inf
+
+    models = [n for n in MODEL_CANDIDATES if n in candidates]
+    best = max(models, key=lambda n: (score(n), -models.index(n)))
+    ranking = ", ".join(f"{n} {sign * score(n):.4f}" for n in sorted(candidates, key=score, reverse=True))
+    if score(best) <= score(BASELINE_CANDIDATE):
+        return BASELINE_CANDIDATE, (f"no model beats the historical-spend formula on the inner validation "
+                                    f"{suffix} ({ranking}); serving the historical formula"), scores
+    return best, f"best inner-validation {suffix} ({ranking})", scores
+
+
+def _choice_metric(config: ClvkitConfig) -> tuple[str, bool]:
+    """The value metric candidates are compared on: the primary metric when it is a CLV one, else Gini."""
+    primary = config.evaluation.primary_metric
+    if primary.startswith("clv_"):
+        return primary.removeprefix("clv_"), config.evaluation.primary_metric_higher_is_better
+    return "gini_norm", True
+
+
+def _choose_churn(churn: ChurnClassifier, valid: InnerExamples,
+                  validation: np.ndarray) -> tuple[str, str, dict[str, float]]:
+    """Classifier only if it beats the best honest baseline on inner validation (ROC AUC and Brier)."""
+    y = valid.churned[validation]
+    classifier = churn_probability(churn, valid.churn_inputs.loc[validation])
+    closed = valid.closed_form_churn[validation]
+    days = valid.table["days_since_last_purchase"].to_numpy(dtype=float)[validation] \
+        if "days_since_last_purchase" in valid.table.columns else closed
+    scores = {
+        **metrics.churn_metrics(y, classifier, "inner_churn_classifier"),
+        **metrics.churn_metrics(y, closed, "inner_churn_closed_form"),
+        "inner_churn_recency_roc_auc": metrics.roc_auc(y, days),
+        "inner_churn_recency_pr_auc": metrics.average_precision(y, days),
+    }
+    auc = scores["inner_churn_classifier_roc_auc"]
+    best_auc = np.nanmax([scores["inner_churn_closed_form_roc_auc"], scores["inner_churn_recency_roc_auc"]])
+    brier, closed_brier = scores["inner_churn_classifier_brier"], scores["inner_churn_closed_form_brier"]
+    figures = (f"ROC AUC {auc:.4f} vs best baseline {best_auc:.4f}; "
+               f"Brier {brier:.4f} vs closed form {closed_brier:.4f}")
+    if np.isfinite(auc) and auc > best_auc and brier <= closed_brier:
+        return "classifier", f"classifier beats the baselines on inner validation ({figures})", scores
+    return "closed_form", (f"classifier does not beat the baselines on inner validation ({figures}); "
+                           "serving the purchase model's P(no purchase in the window)"), scores
+
+
+def _choose_purchase_model(history: pd.DataFrame, cutoff: dt.date, window_days: int,
+                           config: ClvkitConfig) -> tuple[str, str, dict[str, float]]:
+    """The configured purchase model, or for ``auto`` the one best on the inner window after ``cutoff``."""
+    names = purchase_candidates(config)
+    if len(names) == 1:
+        how = "configured" if config.models.purchase.model != "auto" else "auto with one model available"
+        return names[0], f"{how} (models.purchase.model)", {}
+    builder = make_builder(config).fit(history, as_of=cutoff)
+    table = customer_table(builder, history, cutoff)
+    summary = table[list(schemas.BTYD_COLUMNS)]
+    actual = future_value(history, cutoff, window_days)["purchase_days_window"].reindex(table.index).fillna(0)
+    units = window_days / DAYS_PER_TIME_UNIT[config.data.time_unit]
+    f, r, t = (summary[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
+    scores: dict[str, float] = {}
+    for name in names:
+        try:
+            model = make_purchase_model(name, config).fit(summary)
+        except (UserInputError, ValueError, ArithmeticError) as err:
+            logger.warning("purchase model %s failed on the inner window: %s", name, err)
+            continue
+        predicted = model.expected_purchases(units, f, r, t)
+        scores[f"inner_purchase_{name}_mae"] = metrics.mae(actual.to_numpy(dtype=float), predicted)
+        scores[f"inner_purchase_{name}_log_likelihood"] = float(getattr(model, "log_likelihood_", np.nan))
+    if not scores:
+        raise UserInputError("no purchase model could be fitted; set models.purchase.model to one model")
+    fitted = [n for n in names if f"inner_purchase_{n}_mae" in scores]
+    best = min(fitted, key=lambda n: scores[f"inner_purchase_{n}_mae"])
+    ranking = ", ".join(f"{n} {scores[f'inner_purchase_{n}_mae']:.4f}" for n in fitted)
+    return best, f"auto: lowest inner-window purchase MAE ({ranking})", scores
 
 
 def _churn_model(config: ClvkitConfig) -> ChurnClassifier:
@@ -125,7 +510,7 @@ def _churn_model(config: ClvkitConfig) -> ChurnClassifier:
     return ChurnClassifier(
         n_estimators=c.n_estimators, max_depth=c.max_depth, learning_rate=c.learning_rate,
         early_stopping_rounds=c.early_stopping_rounds, validation_fraction=c.validation_fraction,
-        calibration=c.calibration, random_state=config.seed,
+        calibration=c.calibration, random_state=config.seed, n_jobs=constants.RECIPE_BOOSTER_THREADS,
     )
 
 
@@ -134,4 +519,5 @@ def _value_model(config: ClvkitConfig) -> ValueRegressor:
     return ValueRegressor(
         tweedie_variance_power=v.tweedie_variance_power, n_estimators=v.n_estimators,
         max_depth=v.max_depth, learning_rate=v.learning_rate, random_state=config.seed,
+        n_jobs=constants.RECIPE_BOOSTER_THREADS,
     )

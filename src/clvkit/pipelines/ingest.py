@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from clvkit.config.models import ColumnMapping, DataConfig
-from clvkit.data.validation import ValidatedTransactions, validate_transactions
+from clvkit.data.validation import ValidatedTransactions, check_columns, validate_transactions
+from clvkit.exceptions import UserInputError
 from clvkit.io.datasets import BUILTIN_DATASETS
 from clvkit.io.files import read_transactions_source, write_table
 
@@ -16,10 +23,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IngestResult:
-    """Validated transactions and where the quarantined rows went (None when none)."""
+    """Validated transactions and where the quarantined rows went (None when none).
+
+    ``stale_quarantine_removed``: the quarantine file of an earlier run, deleted because this
+    run quarantined nothing (None when there was none).
+    """
 
     validated: ValidatedTransactions
     quarantine_path: Path | None
+    stale_quarantine_removed: Path | None = None
 
 
 def effective_columns(data: DataConfig) -> tuple[ColumnMapping, str | None]:
@@ -31,10 +43,15 @@ def effective_columns(data: DataConfig) -> tuple[ColumnMapping, str | None]:
     return columns, data.date_format or builtin.date_format
 
 
-def ingest(data: DataConfig) -> IngestResult:
-    """Read and validate ``data.source``; write quarantined rows to ``data.quarantine_path``."""
+def ingest(data: DataConfig, *, as_of: dt.date | None = None, write_quarantine: bool = True) -> IngestResult:
+    """Read and validate ``data.source``; write quarantined rows to ``data.quarantine_path``.
+
+    ``as_of`` (``clvkit predict``): rows dated after it are the ``after_as_of`` class. With
+    ``write_quarantine=False`` nothing is written: the caller calls :func:`save_quarantine`
+    once its own work has succeeded.
+    """
     columns, date_format = effective_columns(data)
-    raw = read_transactions_source(data.source, columns)
+    raw = _read_source(data.source, columns, data)
     logger.info("read %s rows from %s", f"{len(raw):,}", data.source)
     validated = validate_transactions(
         raw,
@@ -43,11 +60,66 @@ def ingest(data: DataConfig) -> IngestResult:
         observation_end=data.observation_end,
         timezone=data.timezone,
         date_format=date_format,
+        dayfirst=data.dayfirst,
+        as_of=as_of,
     )
-    path = None
-    if len(validated.quarantine):
-        path = write_table(validated.quarantine, data.quarantine_path, index=False)
-        logger.warning("quarantined %s rows to %s", f"{len(validated.quarantine):,}", path)
     for line in validated.report.summary_lines():
         logger.info(line)
-    return IngestResult(validated, path)
+    if not write_quarantine:
+        return IngestResult(validated, None)
+    return save_quarantine(validated, Path(data.quarantine_path))
+
+
+def save_quarantine(validated: ValidatedTransactions, path: Path) -> IngestResult:
+    """Write this run's quarantine file fresh, or remove an earlier run's when nothing was quarantined."""
+    if len(validated.quarantine):
+        written = write_table(validated.quarantine, path, index=False)
+        logger.warning("quarantined %s rows to %s (written by this run)", f"{len(validated.quarantine):,}", written)
+        return IngestResult(validated, written)
+    if path.is_file():
+        path.unlink()
+        logger.warning("no rows quarantined: removed the quarantine file %s left by an earlier run", path)
+        return IngestResult(validated, None, stale_quarantine_removed=path)
+    return IngestResult(validated, None)
+
+
+# --- in-memory sources (the Python API: a DataFrame as data.source) -------------------
+
+#: Prefix of a ``data.source`` that names a DataFrame registered with :func:`dataframe_source`.
+MEMORY_SCHEME = "memory:"
+_FRAMES: dict[str, pd.DataFrame] = {}
+
+
+@contextmanager
+def dataframe_source(frame: pd.DataFrame) -> Iterator[str]:
+    """Register ``frame`` as a transactions source for the block; yield its ``data.source`` name.
+
+    A config-driven pipeline (``fit_and_evaluate(config)``) then reads the DataFrame like a
+    file: only the mapped columns, validated and reconciled the same way. The frame is neither
+    copied up front nor changed.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise UserInputError(
+            f"transactions must be a pandas DataFrame (one row per transaction), got {type(frame).__name__}"
+        )
+    name = f"{MEMORY_SCHEME}{uuid.uuid4().hex}"
+    _FRAMES[name] = frame
+    try:
+        yield name
+    finally:
+        _FRAMES.pop(name, None)
+
+
+def _read_source(source: str, columns: ColumnMapping, data: DataConfig) -> pd.DataFrame:
+    """Raw transactions of ``source``: a registered DataFrame (its mapped columns, copied) or a file/dataset."""
+    if not source.startswith(MEMORY_SCHEME):
+        return read_transactions_source(source, columns, encoding=data.encoding, delimiter=data.delimiter)
+    frame = _FRAMES.get(source)
+    if frame is None:
+        raise UserInputError(
+            f"data.source {source!r} names no DataFrame in this process; pass the DataFrame itself "
+            "(clvkit.CLVModel.fit(transactions)) or give a .csv/.parquet path"
+        )
+    check_columns(frame, columns)
+    mapped = [c for c in columns.model_dump().values() if isinstance(c, str)]
+    return frame.loc[:, list(dict.fromkeys(mapped))].copy()

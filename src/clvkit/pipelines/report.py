@@ -9,14 +9,16 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
+from clvkit.evaluation import registry
 from clvkit.evaluation.report import render_html_report
 from clvkit.exceptions import UserInputError
 from clvkit.io import tracking
+from clvkit.pipelines.metric_names import internal_metrics
 
-VALUE_SUFFIXES = ("gini_norm", "spearman", "decile_mape", "top10_capture", "top20_capture", "aggregate_error_pct")
-CHURN_SUFFIXES = ("roc_auc", "pr_auc", "brier", "ece", "top_decile_lift")
-PURCHASE_METRICS = ("purchases_mae", "purchases_rmse", "purchases_cum_error_pct", "purchases_calibration_mae",
-                    "spend_mae")
+#: Metric rows of the report, in the metric registry's order.
+VALUE_SUFFIXES = registry.group_keys(registry.VALUE)
+CHURN_SUFFIXES = registry.group_keys(registry.CHURN)
+PURCHASE_METRICS = registry.group_keys(registry.PURCHASES) + registry.group_keys(registry.SPEND)
 SERVED_COLUMNS = {"served CLV": "clv", "historical spend (baseline)": "baseline_hist", "RFM score (baseline)": "baseline_rfm"}
 CANDIDATE_COLUMNS = {"btyd": "clv_btyd", "ml": "clv_ml", "hybrid": "clv_hybrid"}
 CHURN_COLUMNS = {"churn model": "churn", "1 - P(alive) (baseline)": "baseline_palive_churn"}
@@ -50,7 +52,7 @@ def render_run_report(run_id: str) -> str:
         run = mlflow.get_run(run_id)
     except MlflowException:
         raise UserInputError(f"no MLflow run {run_id!r} in {mlflow.get_tracking_uri()}; see clvkit compare") from None
-    metrics = dict(run.data.metrics)
+    metrics = internal_metrics(run.data.metrics)  # grouped names (baseline/...) back to code names
     tags = run.data.tags
     with tempfile.TemporaryDirectory() as tmp:
         images, tables = _artifacts(run_id, Path(tmp))

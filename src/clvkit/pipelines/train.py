@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import mlflow
 import pandas as pd
 
-from clvkit import __version__, schemas
-from clvkit.config.loading import config_hash, config_to_yaml, flatten_config
+from clvkit.config.loading import config_from_dict
 from clvkit.config.models import ClvkitConfig
+from clvkit.constants import DAYS_PER_MONTH
 from clvkit.data.timeframe import TimeFrame, resolve_time_frame
 from clvkit.exceptions import UserInputError
-from clvkit.features.btyd import calibration_holdout
 from clvkit.io import tracking
-from clvkit.io.scorer_model import installed_versions, save_scorer_state, signature_frame
-from clvkit.models.scorer import ClvScorer, ScorerSettings, tier_thresholds
-from clvkit.pipelines.evaluate import HoldoutEvaluation, evaluate_holdout
+from clvkit.models.blend import describe_weights
+from clvkit.models.scorer import ClvScorer
+from clvkit.pipelines.evaluate import HoldoutEvaluation, evaluate_recipe, evaluation_origins
 from clvkit.pipelines.figures import evaluation_figures
-from clvkit.pipelines.fitting import StageModels, fit_stage, value_window_days
-from clvkit.pipelines.ingest import effective_columns, ingest
+from clvkit.pipelines.fitting import StageModels, fit_stage, scorer_for
+from clvkit.pipelines.ingest import ingest
 from clvkit.pipelines.progress import stages
-from clvkit.pipelines.report import render_run_report
+from clvkit.pipelines.run_logging import log_training, training_run
+
+__all__ = ["TrainResult", "TrainingOutcome", "fit_and_evaluate", "log_training", "train"]
 
 logger = logging.getLogger(__name__)
 
-#: Rows of the input example logged with the model.
-INPUT_EXAMPLE_ROWS = 5
+#: Artifact of a training run holding its resolved config (what the champion gate re-runs).
+RESOLVED_CONFIG_ARTIFACT = "config/resolved.yaml"
 #: Stages reported by the progress bar of fit_and_evaluate.
 TRAINING_STAGES = 5
 
@@ -76,6 +73,37 @@ class TrainingOutcome:
     evaluation: HoldoutEvaluation
     figures: dict[str, Any]
     refit: bool
+    transactions: pd.DataFrame | None = None
+
+    @property
+    def evaluation_split(self) -> str:
+        """What the reported figures were measured on: data fingerprint, origins and holdouts."""
+        return f"data={self.fingerprint.content_hash}; origins={self.evaluation.describe_origins()}"
+
+    def champion_reevaluator(self, config: ClvkitConfig) -> Callable[[str], float | None]:
+        """A function re-running a champion's recipe (its logged config) on this run's data and origins.
+
+        Returns the champion's primary metric there, or None when its config cannot be read or
+        applied here (the gate then refuses the comparison).
+        """
+        def reevaluate(champion_run_id: str) -> float | None:
+            if self.transactions is None:
+                return None
+            try:
+                raw = tracking.load_run_yaml(champion_run_id, RESOLVED_CONFIG_ARTIFACT)
+                champion = config_from_dict(raw, source=f"champion run {champion_run_id}")
+                champion = champion.model_copy(update={"data": config.data, "evaluation": config.evaluation})
+                origins = [(o.origin, o.holdout_end) for o in self.evaluation.origins]
+                again = evaluate_recipe(self.transactions, origins, self.frame.first_date, champion)
+            except (UserInputError, OSError, ValueError, KeyError) as err:
+                logger.warning("the champion's recipe (run %s) could not be re-evaluated: %s", champion_run_id, err)
+                return None
+            value = again.metrics.get(config.evaluation.primary_metric)
+            logger.info("champion recipe (run %s) re-evaluated on this run's split: %s = %s", champion_run_id,
+                        config.evaluation.primary_metric, value)
+            return value
+
+        return reevaluate
 
 
 def fit_and_evaluate(config: ClvkitConfig) -> TrainingOutcome:
@@ -91,30 +119,44 @@ def _fit_and_evaluate(config: ClvkitConfig, step: Callable[[str], None]) -> Trai
     frame = resolve_time_frame(transactions, config.data.calibration_end, config.data.observation_end,
                                config.clv.horizon_months)
     logger.info(frame.describe())
-    cal = calibration_holdout(transactions, frame.calibration_end, frame.observation_end, config.data.time_unit)
-    if cal.n_customers_first_seen_in_holdout:
-        logger.info("%s customers first seen in the holdout are not evaluated",
-                    f"{cal.n_customers_first_seen_in_holdout:,}")
-    window = value_window_days(frame.first_date, frame.calibration_end, frame.holdout_days)
-    step("fitting on the calibration period")
-    cal_stage = fit_stage(transactions, frame.calibration_end, frame.first_date, window, config)
-    step("evaluating on the holdout")
-    evaluation = evaluate_holdout(
-        cal_stage, cal, transactions, config.models.value.clv_policy,
-        config.evaluation.primary_metric, config.evaluation.primary_metric_higher_is_better,
-    )
-    logger.info("served CLV: %s (%s)", evaluation.chosen_clv_source, evaluation.choice_reason)
+    step("evaluating the whole recipe at origins inside the history")
+    origins = evaluation_origins(frame.calibration_end, frame.observation_end, config.evaluation.n_origins)
+    evaluation = evaluate_recipe(transactions, origins, frame.first_date, config)
     check_primary_metric(config.evaluation.primary_metric, evaluation.metrics)
     refit = config.models.refit_on_full_history
     if refit:
-        step("refitting on all history")
-        logger.info("refitting every model on the history up to %s for the served scorer", frame.observation_end)
-    served = fit_stage(transactions, frame.observation_end, frame.first_date, window, config) if refit else cal_stage
-    scorer = build_scorer(served, config, evaluation.chosen_clv_source)
+        step("fitting the served recipe on all history")
+        logger.info("fitting the recipe on the history up to %s for the served scorer", frame.observation_end)
+        horizon_days = int(round(config.clv.horizon_months * DAYS_PER_MONTH))
+        served = fit_stage(transactions, frame.observation_end, frame.first_date, horizon_days, config)
+    else:
+        served = evaluation.latest.stage
+    scorer = scorer_for(served, config)
+    evaluation.chosen_clv_source = scorer.settings.clv_source
+    evaluation.choice_reason = f"{served.clv_reason}; churn: {served.churn_source} ({served.churn_reason})"
+    evaluation.tables["recipe_choices"] = recipe_choices_table(evaluation, served)
+    logger.info("served CLV: %s (%s)", evaluation.chosen_clv_source, served.clv_reason)
     step("drawing the evaluation plots")
-    figures = evaluation_figures(cal_stage, cal, evaluation, transactions, frame, scorer, served.table)
+    figures = evaluation_figures(evaluation, transactions, frame, scorer, served.table)
     return TrainingOutcome(frame, ingested.validated.report.to_dict(), tracking.fingerprint(transactions),
-                           cal_stage, served, scorer, evaluation, figures, refit)
+                           evaluation.latest.stage, served, scorer, evaluation, figures, refit, transactions)
+
+
+def recipe_choices_table(evaluation: HoldoutEvaluation, served: StageModels) -> pd.DataFrame:
+    """What the recipe chose at each evaluation origin and for the served fit, and why."""
+    rows = [(f"origin {o.origin}..{o.holdout_end}", o.stage) for o in evaluation.origins]
+    rows.append((f"served (history to {served.as_of})", served))
+    return pd.DataFrame([{
+        "fit": name, "inner_cutoffs": ", ".join(map(str, stage.inner_cutoffs)),
+        "purchase_model": stage.purchase_model, "purchase_reason": stage.purchase_reason,
+        "clv_source": stage.clv_source, "clv_reason": stage.clv_reason,
+        "blend_weights": describe_weights(stage.value_blend.weights_),
+        "total_calibration": stage.value_blend.calibration_,
+        "churn_source": stage.churn_source, "churn_reason": stage.churn_reason,
+        "churn_window_days": stage.churn_window_days, "churn_window": stage.churn_window_reason,
+        "value_window_days": stage.value_window_days,
+        "clv_available": stage.clv_available, "clv_absent_reason": stage.clv_absent_reason,
+    } for name, stage in rows]).set_index("fit")
 
 
 def check_primary_metric(name: str, metrics: dict[str, float]) -> None:
@@ -125,128 +167,17 @@ def check_primary_metric(name: str, metrics: dict[str, float]) -> None:
 
 
 def train(config: ClvkitConfig, config_path: str | None = None) -> TrainResult:
-    """Run the whole training job described by ``config`` and log it to MLflow."""
+    """Run the whole training job described by ``config`` inside one MLflow run (opened before
+    fitting, so the run's duration is the training's) and register the scorer."""
+    if config.engine == "spark":  # the Spark engine: same recipe, heavy parts on Spark
+        from clvkit.pipelines.spark_train import train_spark
+
+        return train_spark(config, config_path)
     tracking.configure_tracking()
-    return log_training(config, config_path, fit_and_evaluate(config))
+    with training_run(config):
+        return log_training(config, config_path, fit_and_evaluate(config))
 
 
-def build_scorer(stage: StageModels, config: ClvkitConfig, clv_source: str) -> ClvScorer:
-    """The served scorer from one stage's models; tier thresholds learned on its customers."""
-    value_model = {"ml": stage.value_ml, "hybrid": stage.value_hybrid}.get(clv_source)
-    settings = ScorerSettings(
-        time_unit=config.data.time_unit, horizon_months=config.clv.horizon_months,
-        discount_rate_annual=config.clv.discount_rate_annual, margin=config.clv.margin,
-        churn_window_days=config.churn.window_days, value_window_days=stage.value_window_days,
-        cutoff=str(stage.as_of), clv_source=clv_source if value_model is not None else "btyd",
-        tier_thresholds=(float("inf"), float("inf")),
-    )
-    columns = tuple(stage.table.columns)
-    scorer = ClvScorer(stage.bgnbd, stage.gamma_gamma, stage.churn, settings, value_model, columns)
-    clv = scorer.score(stage.table)[schemas.CLV].to_numpy()
-    a_share, b_share = config.features.tier_shares
-    scorer.settings = replace(settings, tier_thresholds=tier_thresholds(clv, a_share, b_share))
-    return scorer
-
-
-def log_training(config: ClvkitConfig, config_path: str | None, outcome: TrainingOutcome) -> TrainResult:
-    """Log a training outcome as one MLflow run and register its scorer."""
-    o = outcome
-    frame, reconciliation, fp, cal_stage, served = o.frame, o.reconciliation, o.fingerprint, o.cal_stage, o.served
-    scorer, evaluation, refit = o.scorer, o.evaluation, o.refit
-    mlflow.set_experiment(config.mlflow.experiment)
-    run_name = f"{config.mlflow.registered_model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.set_tags({
-            "clvkit.version": __version__, "config_hash": config_hash(config),
-            tracking.FINGERPRINT_TAG: fp.content_hash, "clv_source": evaluation.chosen_clv_source,
-            "kind": "train",
-            "clv_source_reason": evaluation.choice_reason[:tracking.MAX_PARAM_LENGTH],
-            "refit_on_full_history": str(refit), "time_frame": frame.describe(),
-        })
-        tracking.log_params({**flatten_config(config), **fp.as_params(), **_frame_params(frame)})
-        mlflow.log_text(config_to_yaml(config), "config/resolved.yaml")
-        if config_path:
-            mlflow.log_artifact(config_path, "config")
-        mlflow.log_dict(reconciliation, "data/reconciliation.json")
-        mlflow.log_metrics({"data_rows_read": reconciliation["rows_read"],
-                            "data_rows_quarantined": reconciliation["rows_quarantined"]})
-        _log_evaluation(outcome)
-        mlflow.log_text(render_run_report(run.info.run_id), "report.html")
-        model_uri = _log_model(scorer, served, config, fp)
-        registration = tracking.register_with_alias(
-            model_uri, config.mlflow.registered_model, run.info.run_id, config.evaluation.primary_metric,
-            evaluation.metrics[config.evaluation.primary_metric], fp.content_hash,
-            config.evaluation.primary_metric_higher_is_better,
-        )
-        mlflow.set_tags({"registered_version": registration.version, "alias": registration.alias})
-    return TrainResult(
-        run_id=run.info.run_id, experiment=config.mlflow.experiment, model_uri=model_uri,
-        registered_model=registration.name, version=registration.version, alias=registration.alias,
-        alias_reason=registration.reason, clv_source=scorer.settings.clv_source,
-        clv_source_reason=evaluation.choice_reason,
-        time_frame={"first_date": str(frame.first_date), "calibration_end": str(frame.calibration_end),
-                    "observation_end": str(frame.observation_end),
-                    "calibration_end_derived": frame.calibration_end_derived},
-        reconciliation=reconciliation, metrics=dict(evaluation.metrics),
-        bgnbd=dict(cal_stage.bgnbd.params_), gamma_gamma=dict(cal_stage.gamma_gamma.params_), refit=refit,
-    )
-
-
-def _log_evaluation(outcome: TrainingOutcome) -> None:
-    """Holdout metrics, fitted parameters, plots, tables and per-customer holdout predictions."""
-    evaluation = outcome.evaluation
-    mlflow.log_metrics(evaluation.metrics)
-    mlflow.log_metrics(_model_param_metrics(outcome.cal_stage, "cal"))
-    if outcome.refit:
-        mlflow.log_metrics(_model_param_metrics(outcome.served, "served"))
-    tracking.log_figures(outcome.figures)
-    for name, table in evaluation.tables.items():
-        tracking.log_table(table, f"tables/{name}.csv")
-    if evaluation.predictions is not None:
-        tracking.log_table(evaluation.predictions, "evaluation/holdout_predictions.csv")
-
-
-def _log_model(scorer: ClvScorer, stage: StageModels, config: ClvkitConfig, fp: tracking.DataFingerprint) -> str:
-    columns, date_format = effective_columns(config.data)
-    state = {
-        "scorer": scorer.to_dict(),
-        "feature_builder": stage.builder.to_dict(),
-        "data": {"columns": columns.model_dump(), "date_format": date_format, "timezone": config.data.timezone,
-                 "time_unit": config.data.time_unit, "validation": config.data.validation.model_dump()},
-        "cutoff": str(stage.as_of),
-        "config_hash": config_hash(config),
-        "data_fingerprint": fp.content_hash,
-    }
-    example = signature_frame(stage.table.head(INPUT_EXAMPLE_ROWS)).rename_axis(schemas.CUSTOMER_ID).reset_index()
-    output = scorer.score(stage.table.head(INPUT_EXAMPLE_ROWS)).rename_axis(schemas.CUSTOMER_ID).reset_index()
-    versions = installed_versions()
-    requirements = [f"{name}=={version}" for name, version in versions.items() if version != "not installed"]
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = save_scorer_state(Path(tmp) / "scorer", state, scorer.boosters())
-        return tracking.log_scorer_model(
-            directory, example, output, requirements,
-            metadata={"clvkit_versions": versions, "config_hash": state["config_hash"], "cutoff": state["cutoff"],
-                      "time_unit": config.data.time_unit, "clv_source": scorer.settings.clv_source},
-        )
-
-
-def _frame_params(frame: TimeFrame) -> dict[str, str]:
-    return {"time.first_date": str(frame.first_date), "time.calibration_end": str(frame.calibration_end),
-            "time.observation_end": str(frame.observation_end),
-            "time.calibration_end_derived": str(frame.calibration_end_derived)}
-
-
-def _model_param_metrics(stage: StageModels, label: str) -> dict[str, float]:
-    gg = stage.gamma_gamma
-    out: dict[str, float] = {
-        f"gg_{label}_frequency_spend_correlation": float(gg.frequency_spend_correlation_),
-        f"gg_{label}_n_excluded_zero_spend": float(gg.n_excluded_zero_spend_),
-        f"churn_{label}_best_iteration": float(stage.churn.best_iteration_),
-    }
-    for model_name, model in (("bgnbd", stage.bgnbd), ("gg", stage.gamma_gamma)):
-        for key, value in model.params_.items():
-            out[f"param_{label}_{model_name}_{key}"] = float(value)
-        for key, value in (getattr(model, "standard_errors_", None) or {}).items():
-            if value is not None and pd.notna(value):
-                out[f"param_{label}_{model_name}_{key}_se"] = float(value)
-    return out
+def build_scorer(stage: StageModels, config: ClvkitConfig, clv_source: str | None = None) -> ClvScorer:
+    """The served scorer from one recipe fit (see :func:`clvkit.pipelines.fitting.scorer_for`)."""
+    return scorer_for(stage, config, clv_source)

@@ -1,0 +1,152 @@
+"""Formulas shared by BG/NBD and MBG/NBD (beta-geometric dropout after purchases).
+
+Both models share the structure of their likelihoods and predictions; MBG/NBD (Batislam,
+Denizel & Filiztekin 2007) also lets a customer drop out right after the first purchase,
+which shifts ``b + x - 1`` to ``b + x`` and applies the dropout term to ``x = 0`` as well.
+
+The conditional expectation of purchases given alive is, with p ~ Beta(a, b'), lambda ~
+Gamma(k, A) (FHL 2005a eq. 10 without its P(alive) denominator):
+
+    E[(1 - exp(-lambda p t)) / p] = c / (a - 1) [1 - (A/(A+t))^k 2F1(k, b'; c; t/(A+t))],
+    c = a + b' - 1,
+
+evaluated with Euler's transformation where 2F1 overflows, by interpolation across the
+removable singularity at a = 1, and by quadrature of
+``k * int_0^(t/A) 2F1(k+1, a; a+b'; -v) dv`` wherever the closed form is not finite or leaves
+its bounds ``0 <= E <= k t / A`` (the no-dropout value).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import betaln, digamma, gammaln, hyp2f1, roots_legendre
+
+from clvkit.models._purchase_base import FitData, FloatArray
+
+#: Half-width of the interval around a = 1 over which the closed form is interpolated.
+A_NEAR_ONE = 1e-4
+#: Gauss-Legendre nodes of the quadrature fallback.
+QUADRATURE_NODES = 64
+
+
+def _closed_form(k: FloatArray, A: FloatArray, a: float, bp: FloatArray, t: FloatArray) -> FloatArray:
+    c = a + bp - 1.0
+    z = t / (A + t)
+    log_one_minus_z = -np.log1p(t / A)
+    with np.errstate(all="ignore"):
+        log_h = np.log(hyp2f1(k, bp, c, z))
+        bad = ~np.isfinite(log_h)
+        if bad.any():
+            log_h[bad] = (c - k - bp)[bad] * log_one_minus_z[bad] + np.log(
+                hyp2f1((c - k)[bad], (c - bp)[bad], c[bad], z[bad])
+            )
+        bracket = -np.expm1(log_h + k * log_one_minus_z)
+        return c / (a - 1.0) * bracket
+
+
+def _quadrature(k: FloatArray, A: FloatArray, a: float, bp: FloatArray, t: FloatArray) -> FloatArray:
+    """k int_0^w 2F1(k+1, a; a+b'; -v) dv with v = exp(U s^2) - 1, s in [0, 1] (w = t/A)."""
+    nodes, weights = roots_legendre(QUADRATURE_NODES)
+    s = 0.5 * (nodes + 1.0)
+    ws = 0.5 * weights
+    U = np.log1p(t / A)[:, None]
+    u = U * s[None, :]**2
+    v = np.expm1(u)
+    with np.errstate(all="ignore"):
+        f = hyp2f1((k + 1.0)[:, None], a, (a + bp)[:, None], -v)
+    integrand = f * np.exp(u) * 2.0 * U * s[None, :]
+    return k * (integrand @ ws)
+
+
+def alive_expectation(k: FloatArray, A: FloatArray, a: float, bp: FloatArray, t: FloatArray) -> FloatArray:
+    """E[(1 - exp(-lambda p t)) / p] for p ~ Beta(a, b'), lambda ~ Gamma(k, A) (see module doc)."""
+    k, A, bp, t = (np.array(v, dtype=float) for v in np.broadcast_arrays(k, A, bp, t))
+    shape = k.shape
+    k, A, bp, t = k.ravel(), A.ravel(), bp.ravel(), t.ravel()
+    if abs(a - 1.0) < A_NEAR_ONE:
+        lo = _closed_form(k, A, 1.0 - A_NEAR_ONE, bp, t)
+        hi = _closed_form(k, A, 1.0 + A_NEAR_ONE, bp, t)
+        out = lo + (hi - lo) * (a - (1.0 - A_NEAR_ONE)) / (2.0 * A_NEAR_ONE)
+    else:
+        out = _closed_form(k, A, a, bp, t)
+    bound = k * t / A
+    bad = ~np.isfinite(out) | (out < -1e-12 * bound) | (out > bound * (1.0 + 1e-9))
+    if bad.any():
+        out[bad] = _quadrature(k[bad], A[bad], a, bp[bad], t[bad])
+    out = np.where(t > 0, out, 0.0)
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0), 0.0, bound).reshape(shape)
+
+
+def log_dead_odds(params, x, tx, T, *, modified: bool) -> FloatArray:
+    """log(P(dead)/P(alive)) = log(a/(b+x-1)) + (r+x) log((alpha+T)/(alpha+t_x)) (BG/NBD, x > 0);
+    MBG/NBD uses b + x and applies it to x = 0 as well."""
+    r, alpha, a, b = params
+    x, tx, T = np.broadcast_arrays(x, tx, T)
+    growth = (r + x) * np.log1p((T - tx) / (alpha + tx))
+    if modified:
+        return np.log(a) - np.log(b + x) + growth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = np.log(a) - np.log(b + np.maximum(x, 1.0) - 1.0) + growth
+    return np.where(x > 0, odds, -np.inf)
+
+
+def loglik_rows(params, x, tx, T, *, modified: bool) -> FloatArray:
+    """Per-row log-likelihood (FHL 2005a eq. 6; Batislam et al. 2007 for MBG/NBD)."""
+    r, alpha, a, b = params
+    shift = 1.0 if modified else 0.0
+    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x + shift) - betaln(a, b)
+    still_alive = -(r + x) * np.log(alpha + T)
+    if modified:
+        dropped = np.log(a) - np.log(b + x) - (r + x) * np.log(alpha + tx)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dropped = np.where(
+                x > 0, np.log(a) - np.log(b + np.maximum(x, 1.0) - 1.0) - (r + x) * np.log(alpha + tx), -np.inf
+            )
+    return head + np.logaddexp(still_alive, dropped)
+
+
+def objective(log_params: FloatArray, data: FitData, penalizer: float, *, modified: bool) -> tuple[float, FloatArray]:
+    """Mean negative log-likelihood (+ lifetimes' L2 penalty) and its analytic gradient in log-params.
+
+    Terms that depend on x alone are evaluated once per distinct x, logs of alpha + T and
+    alpha + t_x once per distinct value.
+    """
+    r, alpha, a, b = np.exp(log_params)
+    ux, ix = data.ux, data.ix
+    shift = 1.0 if modified else 0.0
+    big_b = b + ux + shift  # second Beta argument of the posterior
+    beta_term = betaln(a, big_b) - betaln(a, b)
+    d_beta_a = digamma(a + b) - digamma(a + big_b)
+    d_beta_b = digamma(big_b) - digamma(a + big_b) - digamma(b) + digamma(a + b)
+    if modified:
+        drop_den = b + ux
+        drop_const = np.log(a) - np.log(drop_den)
+    else:
+        drop_den = b + np.maximum(ux, 1.0) - 1.0
+        drop_const = np.where(ux > 0, np.log(a) - np.log(drop_den), -np.inf)
+    gl = gammaln(r + ux)
+    dg = digamma(r + ux)
+
+    k = r + data.x
+    log_aT = np.log(alpha + data.uT)[data.iT]
+    log_atx = np.log(alpha + data.utx)[data.itx]
+    a3 = -k * log_aT
+    a4 = drop_const[ix] - k * log_atx
+    lse = np.logaddexp(a3, a4)
+    w4 = np.exp(a4 - lse)
+    w3 = 1.0 - w4
+    w = data.w
+    n = data.total_weight
+    log_alpha = np.log(alpha)
+    ll = gl[ix] - gammaln(r) + r * log_alpha + beta_term[ix] + lse
+
+    d_r = dg[ix] - digamma(r) + log_alpha - w3 * log_aT - w4 * log_atx
+    d_alpha = r / alpha - k * (w3 / (alpha + data.T) + w4 / (alpha + data.tx))
+    d_a = d_beta_a[ix] + w4 / a
+    d_b = d_beta_b[ix] - w4 / drop_den[ix]
+    theta = np.array([r, alpha, a, b])
+    grad_theta = np.array([np.dot(w, d_r), np.dot(w, d_alpha), np.dot(w, d_a), np.dot(w, d_b)])
+    value = -float(np.dot(w, ll)) / n + penalizer * float(np.sum(theta**2))
+    grad = -grad_theta / n * theta + 2.0 * penalizer * theta**2
+    return value, grad

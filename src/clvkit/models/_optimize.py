@@ -1,0 +1,221 @@
+"""Maximum-likelihood fitting shared by the purchase and spend models.
+
+Every model hands in a vectorised *mean* negative log-likelihood with its gradient in
+log-parameters, evaluated on collapsed sufficient statistics (distinct rows with counts as
+weights, so the collapsed fit equals the per-customer fit). This module runs several seeded
+L-BFGS-B starts, polishes the best one with Newton steps on a Hessian obtained by central
+differences of the analytic gradient (computed once more at the optimum), and judges the
+result: a stop that scipy calls "precision loss" is accepted when the gradient norm is small
+and the Hessian is positive definite; otherwise the caller may walk a penalizer path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
+
+from clvkit.constants import (
+    FIT_GRADIENT_TOLERANCE,
+    FIT_HESSIAN_STEP,
+    FIT_LOG_PARAM_BOUND,
+    FIT_MAX_ITERATIONS,
+    FIT_NEWTON_STEPS,
+    FIT_START_SCALE,
+)
+
+logger = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+#: ``f(log_params) -> (mean negative log-likelihood, gradient)``
+Objective = Callable[[FloatArray], tuple[float, FloatArray]]
+
+
+@dataclass
+class OptimumReport:
+    """How an optimisation ended (what ``fit_report_`` shows)."""
+
+    log_params: FloatArray
+    objective: float
+    gradient_norm: float
+    hessian: FloatArray
+    hessian_positive_definite: bool
+    converged: bool
+    message: str
+    starts: int
+    start_objectives: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "objective": float(self.objective),
+            "gradient_norm": float(self.gradient_norm),
+            "hessian_positive_definite": bool(self.hessian_positive_definite),
+            "converged": bool(self.converged),
+            "optimizer_message": self.message,
+            "starts": int(self.starts),
+            "start_objectives": [float(v) for v in self.start_objectives],
+        }
+
+
+def collapse(columns: Sequence[FloatArray], weights: FloatArray | None) -> tuple[list[FloatArray], FloatArray]:
+    """Distinct rows of ``columns`` and their summed weights (counts of identical customers)."""
+    n = columns[0].size
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    frame = pd.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
+    frame["w"] = w
+    grouped = frame.groupby([f"c{i}" for i in range(len(columns))], sort=False)["w"].sum()
+    grouped = grouped[grouped > 0]
+    index = grouped.index
+    if len(columns) == 1:
+        out = [np.asarray(index, dtype=float)]
+    else:
+        out = [np.asarray(index.get_level_values(i), dtype=float) for i in range(len(columns))]
+    return out, grouped.to_numpy(dtype=float)
+
+
+def check_sample_weight(sample_weight: Any, n: int, model: str) -> FloatArray | None:
+    """``sample_weight`` as floats (counts of identical rows), or a ``UserInputError``."""
+    from clvkit.exceptions import UserInputError
+
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=float)
+    if w.shape != (n,):
+        raise UserInputError(
+            f"{model} fit: sample_weight must hold one count per summary row ({n}), got shape {w.shape}"
+        )
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise UserInputError(
+            f"{model} fit: sample_weight must be finite counts >= 0 with at least one positive "
+            "(the number of customers sharing each row)"
+        )
+    return w
+
+
+def numerical_hessian(objective: Objective, x: FloatArray) -> FloatArray:
+    """Symmetrised central-difference Jacobian of the analytic gradient."""
+    k = x.size
+    hessian = np.empty((k, k))
+    for i in range(k):
+        step = FIT_HESSIAN_STEP * max(1.0, abs(x[i]))
+        up, down = x.copy(), x.copy()
+        up[i] += step
+        down[i] -= step
+        hessian[:, i] = (objective(up)[1] - objective(down)[1]) / (2.0 * step)
+    return 0.5 * (hessian + hessian.T)
+
+
+def is_positive_definite(hessian: FloatArray) -> bool:
+    if not np.all(np.isfinite(hessian)):
+        return False
+    try:
+        np.linalg.cholesky(hessian)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def _safe(objective: Objective) -> Objective:
+    """Non-finite objective values become +inf-like large numbers the line search rejects."""
+
+    def wrapped(x: FloatArray) -> tuple[float, FloatArray]:
+        with np.errstate(all="ignore"):
+            value, grad = objective(x)
+        if not np.isfinite(value) or not np.all(np.isfinite(grad)):
+            return float(np.finfo(float).max / 1e10), np.zeros_like(x)
+        return float(value), grad
+
+    return wrapped
+
+
+def minimize_multistart(
+    objective: Objective,
+    first_start: FloatArray,
+    *,
+    n_starts: int,
+    random_state: int | None,
+    fixed_bounds: Sequence[tuple[float, float]] | None = None,
+) -> OptimumReport:
+    """Minimise from ``first_start`` and ``n_starts - 1`` seeded perturbations; polish the best.
+
+    Starts are ``first_start + N(0, FIT_START_SCALE)`` in log-parameters (seeded by
+    ``random_state``). The best optimum is polished by up to ``FIT_NEWTON_STEPS`` Newton
+    steps while the Hessian is positive definite and the objective does not increase.
+    """
+    safe = _safe(objective)
+    k = first_start.size
+    bounds = list(fixed_bounds) if fixed_bounds is not None else [(-FIT_LOG_PARAM_BOUND, FIT_LOG_PARAM_BOUND)] * k
+    rng = np.random.default_rng(random_state)
+    starts = [np.asarray(first_start, dtype=float)]
+    for _ in range(max(n_starts, 1) - 1):
+        starts.append(starts[0] + rng.normal(0.0, FIT_START_SCALE, size=k))
+    results = []
+    # L-BFGS-B's tiny BLAS calls are slowed ~100x by multi-threaded BLAS on a busy machine
+    with threadpool_limits(limits=1, user_api="blas"):
+        results = _run_starts(safe, starts, bounds)
+    best = min(results, key=lambda r: r.fun)
+    x = np.asarray(best.x, dtype=float)
+    return _polish(safe, best, x, bounds, len(starts), results)
+
+
+def _run_starts(safe: Objective, starts: list[FloatArray], bounds: list[tuple[float, float]]) -> list[Any]:
+    results = []
+    for x0 in starts:
+        x0 = np.clip(x0, [b[0] for b in bounds], [b[1] for b in bounds])
+        res = minimize(
+            safe, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+            options={"maxiter": FIT_MAX_ITERATIONS, "ftol": 1e-15, "gtol": 1e-12, "maxcor": 20},
+        )
+        results.append(res)
+    return results
+
+
+def _polish(
+    safe: Objective, best: Any, x: FloatArray, bounds: list[tuple[float, float]], n_starts: int, results: list[Any]
+) -> OptimumReport:
+    value, grad = safe(x)
+    hessian = numerical_hessian(safe, x)
+    lower, upper = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+    for _ in range(FIT_NEWTON_STEPS):
+        if not is_positive_definite(hessian) or np.linalg.norm(grad) == 0.0:
+            break
+        candidate = np.clip(x - np.linalg.solve(hessian, grad), lower, upper)
+        new_value, new_grad = safe(candidate)
+        if not new_value <= value:
+            break
+        x, value, grad = candidate, new_value, new_grad
+        hessian = numerical_hessian(safe, x)
+    gradient_norm = float(np.linalg.norm(grad))
+    positive = is_positive_definite(hessian)
+    at_bound = bool(np.any((x <= lower + 1e-9) | (x >= upper - 1e-9)))
+    converged = gradient_norm < FIT_GRADIENT_TOLERANCE and positive and not at_bound
+    message = str(best.message)
+    if converged and not best.success:
+        logger.info(
+            "optimizer stopped with %r but the gradient norm is %.2e and the Hessian is positive "
+            "definite: accepted as converged", message, gradient_norm,
+        )
+    return OptimumReport(
+        log_params=x, objective=value, gradient_norm=gradient_norm, hessian=hessian,
+        hessian_positive_definite=positive, converged=converged, message=message,
+        starts=n_starts, start_objectives=[float(r.fun) for r in results],
+    )
+
+
+def standard_errors_from_hessian(
+    params: dict[str, float], hessian: FloatArray, n_weight: float, positive: bool
+) -> dict[str, float]:
+    """Delta-method SEs: ``SE(theta_i) = theta_i sqrt((H^-1)_ii / n)`` (H of the mean NLL in log-params)."""
+    names = list(params)
+    if not positive:
+        return dict.fromkeys(names, float("nan"))
+    cov = np.linalg.inv(hessian) / n_weight
+    values = np.asarray([params[k] for k in names]) * np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    return {k: float(v) for k, v in zip(names, values, strict=True)}

@@ -1,0 +1,232 @@
+"""Value candidates of the training recipe and their non-negative blend (pure).
+
+Every candidate predicts a customer's revenue over a label window of ``window_days`` days
+after the cut-off; the scorer extrapolates a window value to any horizon with the purchase
+model's own attrition (see :func:`horizon_ratio`).
+
+Components, per customer (all in revenue over the window):
+
+* ``btyd`` — E[X(w) | x, t_x, T] × E[Z | x, z̄] (purchase model eq. 10 × Gamma-Gamma eq. 5);
+* ``historical`` — the spend rate carried forward: total_spend / max(tenure, 1 day) × w;
+* ``ml`` — a supervised regressor trained on examples stacked from several inner cut-offs,
+  on features normalised by tenure (:func:`tenure_normalised_features`).
+
+The blend is a weighted geometric mean ``ŷ = c · Π_j (component_j + ε_j)^{w_j}`` with
+``w ≥ 0``, ``Σ w = 1`` chosen on an inner validation window, and ``c`` the total-calibration
+factor Σ actual / Σ ŷ on that window (see :class:`ValueBlend`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from clvkit import schemas
+from clvkit.constants import DAYS_PER_TIME_UNIT
+
+logger = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+
+#: Window-value components, in the order of the blend weights.
+COMPONENTS: Final = ("btyd", "historical", "ml")
+BTYD_WINDOW_VALUE: Final = "btyd_window_value"
+HISTORICAL_WINDOW_VALUE: Final = "historical_window_value"
+#: Columns of the feature table whose values grow with tenure; replaced by rates for the ML model.
+TENURE_DEPENDENT: Final = (
+    schemas.FREQUENCY, schemas.RECENCY, schemas.T, "tenure_days", "n_purchase_days", "n_lines", "total_spend",
+)
+#: Smallest tenure (days) used as a denominator.
+MIN_TENURE_DAYS: Final = 1.0
+#: Spacing of the blend's weight grid.
+BLEND_GRID_STEP: Final = 0.1
+#: ε of a component in the geometric blend, as a share of its mean (keeps zeros finite).
+OFFSET_SHARE: Final = 0.01
+TINY: Final = 1e-9
+#: A grid point must beat the best so far by more than this to replace it (earlier = simpler wins ties).
+SCORE_TOLERANCE: Final = 1e-9
+
+
+def historical_window_value(table: pd.DataFrame, window_days: float, time_unit: str) -> FloatArray:
+    """Spend rate carried forward: ``total_spend / max(tenure_days, 1) * window_days`` (0 without spend)."""
+    if "total_spend" not in table.columns:
+        return np.zeros(len(table))
+    spend = np.clip(table["total_spend"].to_numpy(dtype=float), 0.0, None)
+    tenure = _tenure_days(table, time_unit)
+    return spend / tenure * float(window_days)
+
+
+def tenure_normalised_features(table: pd.DataFrame, components: pd.DataFrame, time_unit: str) -> pd.DataFrame:
+    """Numeric features with every tenure-dependent count turned into a per-day rate or share.
+
+    Rates: purchase days per day of tenure, spend per day of tenure, recency and days since the
+    last purchase as shares of tenure; absolute counts and tenure itself are dropped so a model
+    trained at short tenures is not extrapolating at longer ones. The window components
+    (BTYD and historical window values) are inputs too.
+    """
+    numeric = table.select_dtypes(include=["number", "bool"]).astype("float64")
+    numeric = numeric.drop(columns=[c for c in (*TENURE_DEPENDENT, schemas.MARGIN_SHARE) if c in numeric.columns])
+    tenure = _tenure_days(table, time_unit)
+    days_per_unit = DAYS_PER_TIME_UNIT[time_unit]
+    out = numeric.assign(
+        purchase_days_per_day=(table[schemas.FREQUENCY].to_numpy(dtype=float) + 1.0) / tenure,
+        recency_share=table[schemas.RECENCY].to_numpy(dtype=float) * days_per_unit / tenure,
+    )
+    if "total_spend" in table.columns:
+        out["spend_per_day"] = np.clip(table["total_spend"].to_numpy(dtype=float), 0.0, None) / tenure
+    if "days_since_last_purchase" in table.columns:
+        out["inactive_share"] = table["days_since_last_purchase"].to_numpy(dtype=float) / tenure
+    return pd.concat([out, components], axis=1)
+
+
+def horizon_ratio(purchases_horizon: ArrayLike, purchases_window: ArrayLike) -> FloatArray:
+    """Per-customer factor from a window value to a horizon value: E[X(h)] / E[X(w)].
+
+    The purchase model's attrition is in both terms, so a customer likely to have left
+    gets a smaller factor than a constant spend rate would give. Where E[X(w)] is 0 the
+    factor is 0 (no expected purchases in the window, none over the horizon either).
+    """
+    horizon = np.asarray(purchases_horizon, dtype=float)
+    window = np.asarray(purchases_window, dtype=float)
+    ratio = np.divide(horizon, window, out=np.zeros_like(horizon), where=window > 0)
+    return np.nan_to_num(np.clip(ratio, 0.0, None), nan=0.0, posinf=0.0)
+
+
+def simplex_grid(n: int, step: float) -> list[tuple[float, ...]]:
+    """Every weight vector of ``n`` non-negative multiples of ``step`` summing to 1."""
+    k = int(round(1.0 / step))
+    out = []
+    for combo in np.ndindex(*(k + 1,) * (n - 1)):
+        if sum(combo) <= k:
+            out.append(tuple(c / k for c in combo) + ((k - sum(combo)) / k,))
+    return out
+
+
+class ValueBlend:
+    """Non-negative geometric blend of window-value components, with a total calibration factor.
+
+    ``ŷ = c · Π_j (component_j + ε_j)^{w_j}``, ``w_j ≥ 0``, ``Σ w_j = 1`` (a weighted geometric
+    mean: robust to one component's outliers, scale-free in each component), ``ε_j`` 1 % of the
+    component's mean. The weights are the point of a simplex grid that scores best on the window
+    the blend is fitted on (normalized Gini by default); ``c`` = Σ actual / Σ ŷ there.
+
+    Parameters
+    ----------
+    source : {"btyd", "historical", "ml", "blend"}
+        What the blend serves: one component (weight 1) or the blend of all components.
+    grid_step : float
+        Spacing of the weight grid.
+
+    Attributes
+    ----------
+    weights_ : dict
+        Non-negative weight per component (``COMPONENTS``), summing to 1.
+    offsets_ : dict
+        ε per component.
+    calibration_ : float
+        Σ actual / Σ prediction on the fitting window (1.0 when undefined).
+    """
+
+    def __init__(self, *, source: str = "blend", grid_step: float = BLEND_GRID_STEP) -> None:
+        self.source = source
+        self.grid_step = grid_step
+
+    def fit(self, components: pd.DataFrame, actual: ArrayLike,
+            score: Callable[[FloatArray, FloatArray], float] | None = None) -> ValueBlend:
+        """Weights (grid search for ``source='blend'``, else 1 on the single component), then calibration."""
+        y = np.clip(np.asarray(actual, dtype=float), 0.0, None)
+        names = [c for c in COMPONENTS if c in components.columns]
+        self.offsets_ = {n: float(OFFSET_SHARE * max(components[n].clip(lower=0.0).mean(), 0.0) + TINY)
+                         for n in names}
+        if self.source == "blend":
+            score = score or _gini
+            best, best_score = None, -np.inf
+            for weights in simplex_grid(len(names), self.grid_step):
+                self.weights_ = dict(zip(names, weights))
+                value = score(y, self._combine(components))
+                if np.isfinite(value) and value > best_score + SCORE_TOLERANCE:
+                    best, best_score = dict(self.weights_), value
+            self.weights_ = best or {n: 1.0 / len(names) for n in names}
+        else:
+            if self.source not in names:
+                raise ValueError(f"source {self.source!r} is not among the components {names}")
+            self.weights_ = {n: float(n == self.source) for n in names}
+        raw = self._combine(components)
+        total = float(raw.sum())
+        self.calibration_ = float(y.sum() / total) if total > 0 and y.sum() > 0 else 1.0
+        logger.debug("value blend %s: weights %s, calibration %.4f", self.source, self.weights_, self.calibration_)
+        return self
+
+    def anchor_total(self, components: pd.DataFrame, total: float) -> ValueBlend:
+        """Set the calibration so the blend's total over ``components`` is ``total``.
+
+        The blend ranks customers; its level comes from a model of totals (the purchase
+        model's window revenue, calibrated on the inner window), measured on the population
+        the scorer is fitted on (no outcomes are read).
+        """
+        raw = float(self._combine(components).sum())
+        if raw > 0 and np.isfinite(total) and total > 0:
+            self.calibration_ = float(total / raw)
+        return self
+
+    def predict(self, components: pd.DataFrame) -> FloatArray:
+        """Calibrated window value per customer (non-negative)."""
+        return np.clip(self.calibration_ * self._combine(components), 0.0, None)
+
+    def _combine(self, components: pd.DataFrame) -> FloatArray:
+        active = {n: w for n, w in self.weights_.items() if w > 0}
+        if len(active) == 1:
+            (name, _), = active.items()
+            return np.clip(components[name].to_numpy(dtype=float), 0.0, None)
+        log_value = np.zeros(len(components))
+        for name, weight in active.items():
+            values = np.clip(components[name].to_numpy(dtype=float), 0.0, None)
+            log_value = log_value + weight * np.log(values + self.offsets_[name])
+        return np.exp(log_value)
+
+    @property
+    def uses_ml(self) -> bool:
+        """Whether the ML component carries weight."""
+        return self.weights_.get("ml", 0.0) > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe state."""
+        return {"source": self.source, "grid_step": self.grid_step, "weights": dict(self.weights_),
+                "offsets": dict(self.offsets_), "calibration": self.calibration_}
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> ValueBlend:
+        """Rebuild from :meth:`to_dict`."""
+        blend = cls(source=str(state["source"]), grid_step=float(state.get("grid_step", BLEND_GRID_STEP)))
+        blend.weights_ = {str(k): float(v) for k, v in state["weights"].items()}
+        blend.offsets_ = {str(k): float(v) for k, v in state.get("offsets", {}).items()}
+        blend.calibration_ = float(state["calibration"])
+        return blend
+
+    def __repr__(self) -> str:
+        return f"ValueBlend(source={self.source!r})"
+
+
+def _gini(actual: FloatArray, predicted: FloatArray) -> float:
+    from clvkit.evaluation.metrics import normalized_gini
+
+    return float(normalized_gini(actual, predicted))
+
+
+def describe_weights(weights: Mapping[str, float], names: Sequence[str] = COMPONENTS) -> str:
+    """``btyd 0.41, historical 0.52, ml 0.07`` for logs."""
+    return ", ".join(f"{n} {weights.get(n, 0.0):.3g}" for n in names if n in weights)
+
+
+def _tenure_days(table: pd.DataFrame, time_unit: str) -> FloatArray:
+    """Days from first purchase to the cut-off, inclusive (at least 1)."""
+    if "tenure_days" in table.columns:
+        tenure = table["tenure_days"].to_numpy(dtype=float)
+    else:
+        tenure = table[schemas.T].to_numpy(dtype=float) * DAYS_PER_TIME_UNIT[time_unit]
+    return np.maximum(tenure + 1.0, MIN_TENURE_DAYS)

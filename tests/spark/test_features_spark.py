@@ -1,0 +1,118 @@
+"""The Spark engine's BTYD features and collapsed fits equal the pandas engine's.
+
+Counts and dates exact, floats to 1e-9 relative, column by column, on CDNOW and on simulated
+transactions with same-day repeats, returns and zero amounts; fits on the distinct
+(frequency, recency, T[, monetary_value]) rows with counts equal the per-customer fits (1e-6).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvkit import schemas
+from clvkit.features.btyd import calibration_holdout, summary
+from clvkit.features.spark_engine import COUNT, calibration_holdout_spark, collapsed_summary, summary_spark
+from clvkit.io.datasets import load_builtin_transactions
+from tests.features.conftest import enrich
+
+pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+
+FLOAT_RTOL = 1e-9
+FIT_RTOL = 1e-6
+COUNT_COLUMNS = {schemas.FREQUENCY, schemas.FREQUENCY_CAL, schemas.FREQUENCY_HOLDOUT}
+
+
+@pytest.fixture(scope="module")
+def cdnow() -> pd.DataFrame:
+    return load_builtin_transactions("cdnow")
+
+
+@pytest.fixture(scope="module")
+def rich_sim(simulation) -> pd.DataFrame:
+    return enrich(simulation.transactions, seed=11)[["customer_id", "timestamp", "amount"]]
+
+
+def to_spark(spark, transactions: pd.DataFrame):
+    frame = transactions[[schemas.CUSTOMER_ID, schemas.TIMESTAMP, schemas.AMOUNT]].copy()
+    frame[schemas.CUSTOMER_ID] = frame[schemas.CUSTOMER_ID].astype(str)
+    frame[schemas.TIMESTAMP] = frame[schemas.TIMESTAMP].astype("datetime64[us]")
+    return spark.createDataFrame(frame, schema="customer_id string, timestamp timestamp_ntz, amount double")
+
+
+def assert_same_table(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Same customers, and every column equal: counts exactly, floats to 1e-9 relative."""
+    expected = expected.copy()
+    expected.index = expected.index.astype(str)
+    got = got.set_index(schemas.CUSTOMER_ID).sort_index()
+    expected = expected.sort_index()
+    assert got.index.tolist() == expected.index.tolist()
+    assert list(got.columns) == list(expected.columns)
+    for column in expected.columns:
+        g, e = got[column].to_numpy(float), expected[column].to_numpy(float)
+        if column in COUNT_COLUMNS:
+            np.testing.assert_array_equal(g, e, err_msg=column)
+        else:
+            np.testing.assert_allclose(g, e, rtol=FLOAT_RTOL, atol=1e-12, err_msg=column)
+
+
+@pytest.mark.parametrize("time_unit", ["D", "W", "M"])
+def test_cdnow_summary_equals_pandas(spark, cdnow, time_unit) -> None:
+    got = summary_spark(to_spark(spark, cdnow), "1997-09-30", time_unit).toPandas()
+    assert_same_table(got, summary(cdnow, "1997-09-30", time_unit))
+
+
+def test_simulated_summary_with_returns_and_same_day_repeats_equals_pandas(spark, rich_sim) -> None:
+    assert (rich_sim["amount"] < 0).any() and (rich_sim["amount"] == 0).any()
+    got = summary_spark(to_spark(spark, rich_sim), "2020-09-15", "W").toPandas()
+    assert_same_table(got, summary(rich_sim, "2020-09-15", "W"))
+
+
+@pytest.mark.parametrize(("name", "cal_end", "obs_end"), [("cdnow", "1997-09-30", "1998-06-30"),
+                                                          ("sim", "2020-06-30", "2021-01-31")])
+def test_calibration_holdout_equals_pandas(spark, cdnow, rich_sim, name, cal_end, obs_end) -> None:
+    tx = cdnow if name == "cdnow" else rich_sim
+    expected = calibration_holdout(tx, cal_end, obs_end, "W")
+    got = calibration_holdout_spark(to_spark(spark, tx), cal_end, obs_end, "W")
+    assert got.n_customers_first_seen_in_holdout == expected.n_customers_first_seen_in_holdout
+    assert got.duration_holdout == expected.duration_holdout
+    assert_same_table(got.table.toPandas(), expected.table)
+
+
+def test_collapsed_fits_equal_per_customer_fits(spark, cdnow) -> None:
+    from clvkit.models.gamma_gamma import GammaGammaModel
+    from clvkit.models.purchase import make_purchase_model
+
+    per_customer = summary(cdnow, "1997-09-30", "W")
+    spark_summary = summary_spark(to_spark(spark, cdnow), "1997-09-30", "W")
+    rows = collapsed_summary(spark_summary).toPandas()
+    assert len(rows) < len(per_customer) / 2  # fewer rows reach the driver than customers
+    assert rows[COUNT].sum() == len(per_customer)
+    for name in ("bgnbd", "mbgnbd"):
+        full = make_purchase_model(name).fit(per_customer)
+        collapsed = make_purchase_model(name).fit(rows, sample_weight=rows[COUNT].to_numpy())
+        for key, value in full.params_.items():
+            assert collapsed.params_[key] == pytest.approx(value, rel=FIT_RTOL), (name, key)
+        assert collapsed.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=FIT_RTOL)
+    spend_rows = collapsed_summary(spark_summary, (schemas.FREQUENCY, schemas.MONETARY_VALUE)).toPandas()
+    full_gg = GammaGammaModel().fit(per_customer)
+    collapsed_gg = GammaGammaModel().fit(spend_rows, sample_weight=spend_rows[COUNT].to_numpy())
+    for key, value in full_gg.params_.items():
+        assert collapsed_gg.params_[key] == pytest.approx(value, rel=FIT_RTOL), key
+
+
+def test_lifetimes_weights_give_the_per_customer_estimates(spark, cdnow) -> None:
+    """The same sufficient-statistics argument, checked on lifetimes itself (its `weights`)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from lifetimes import BetaGeoFitter
+
+    per_customer = summary(cdnow, "1997-09-30", "W")
+    rows = collapsed_summary(summary_spark(to_spark(spark, cdnow), "1997-09-30", "W")).toPandas()
+    full = BetaGeoFitter().fit(per_customer["frequency"], per_customer["recency"], per_customer["T"])
+    weighted = BetaGeoFitter().fit(rows["frequency"], rows["recency"], rows["T"], weights=rows[COUNT])
+    np.testing.assert_allclose(weighted.params_.to_numpy(), full.params_.to_numpy(), rtol=FIT_RTOL)
