@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 #: Columns of :meth:`CLVModel.evaluate`'s table besides the value.
 METRIC_TABLE_COLUMNS: Final = ("value", "group", "direction", "label", "definition")
 QUARANTINE_FILE: Final = "quarantine.csv"
+#: ``data.source`` recorded in MLflow for a model fitted on a DataFrame.
+LOGGED_SOURCE: Final = "in-memory DataFrame (CLVModel)"
 _DIRECTION_KEY: Final = "evaluation.primary_metric_higher_is_better"
 _PRIMARY_KEY: Final = "evaluation.primary_metric"
 
@@ -175,7 +177,8 @@ class CLVModel:
         from clvkit.io.artifact import save_scorer_state
 
         self._check_fitted("save")
-        state = {**self._state, "metrics": self.metrics_, "clv_source_reason": self.clv_source_reason_}
+        state = {**self._state, "config": self.config.model_dump(mode="json"),  # the settings, not the temporary source
+                 "metrics": self.metrics_, "clv_source_reason": self.clv_source_reason_}
         return save_scorer_state(Path(path), state, self._boosters)
 
     @classmethod
@@ -205,7 +208,8 @@ class CLVModel:
         mlflow_settings = self.config.mlflow.model_copy(update={
             k: v for k, v in (("experiment", experiment), ("registered_model", registered_model)) if v is not None
         })
-        config = self._fit_config.model_copy(update={"mlflow": mlflow_settings})
+        data = self._fit_config.data.model_copy(update={"source": LOGGED_SOURCE})  # not the temporary memory: name
+        config = self._fit_config.model_copy(update={"mlflow": mlflow_settings, "data": data})
         tracking.configure_tracking()
         return log_training(config, None, self._outcome)
 

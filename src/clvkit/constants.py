@@ -173,8 +173,8 @@ MIN_PURCHASE_CYCLE_DAYS: Final = 1.0
 #: Quantile levels of the CLV interval (clv_p10, clv_p90) and its Monte Carlo draws.
 DEFAULT_CLV_INTERVAL_LEVELS: Final = (0.1, 0.9)
 DEFAULT_CLV_INTERVAL_DRAWS: Final = 200
-#: Floor of P(retained now) (P(alive), or 1 - churn probability) when the value if retained
-#: is derived as clv / P(retained): bounds it at 1 / floor = 20 x clv.
+#: Floor of P(alive) when the value if retained is derived as clv / P(alive): bounds it at
+#: 1 / floor = 20 x clv.
 CHURN_LOSS_MIN_P_RETAINED: Final = 0.05
 #: Share of total value held by the "high" customers of the quadrant's ``share`` method.
 DEFAULT_QUADRANT_VALUE_SHARE: Final = 0.80

@@ -102,9 +102,9 @@ def test_missing_source_file_exit_2(tmp_path: Path) -> None:
 
 
 def test_unsupported_source_type_exit_2() -> None:
-    result = runner.invoke(app, ["data", "validate", "--set", "data.source=tx.xlsx"])
+    result = runner.invoke(app, ["data", "validate", "--set", "data.source=tx.json"])
     assert result.exit_code == 2
-    assert "unsupported file type '.xlsx'; use one of .csv, .parquet, .pq" in result.output
+    assert "unsupported file type '.json'; use one of .csv, .txt, .parquet, .pq, .xlsx" in result.output
 
 
 def test_console_script_runs_builtin_cdnow(tmp_path: Path) -> None:

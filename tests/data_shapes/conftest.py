@@ -29,6 +29,8 @@ FAST_OVERRIDES = (
     "churn.early_stopping_rounds=5",
     "models.value.n_estimators=20",
 )
+#: A config setting named in a message (section.key), e.g. data.calibration_end or models.bgnbd.penalizer.
+SETTING_PATTERN = r"\b(data|features|clv|churn|models|evaluation|mlflow)\.[a-z_]+"
 #: Scores that are probabilities, and scores that are money or counts (never negative).
 PROBABILITY_COLUMNS = (schemas.P_ALIVE, "churn_probability")
 NON_NEGATIVE_COLUMNS = (

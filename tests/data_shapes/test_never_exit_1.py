@@ -12,13 +12,13 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from clvkit.data.shapes import DataShape
 from tests.data_shapes.conftest import ShapeHome, describe
 
-IDS = ("007", "7", "0007", "42", "a", "B", " c ", "cust-9", "1e3", "00", "x y", "Ü")
+IDS = ("007", "7", "0007", "42", "a", "B", " c ", "cust-9", "1e3", "00", "x y", "Ü", "13", "013", "z")
 AMOUNTS = st.one_of(
     st.floats(min_value=0.01, max_value=500.0, allow_nan=False),
     st.sampled_from([0.0, -5.0, -120.0, 1e6, 0.01]),
@@ -29,9 +29,9 @@ START = dt.datetime(2021, 1, 4)
 
 @st.composite
 def small_logs(draw: st.DrawFn) -> tuple[DataShape, dict[str, object]]:
-    ids = draw(st.lists(st.sampled_from(IDS), min_size=1, max_size=8, unique=True))
-    span_days = draw(st.sampled_from([0, 20, 120, 260, 400, 700]))
-    n_rows = draw(st.integers(min_value=1, max_value=60))
+    ids = draw(st.lists(st.sampled_from(IDS), min_size=1, max_size=len(IDS), unique=True))
+    span_days = draw(st.sampled_from([0, 60, 300, 450, 700, 700]))  # mostly long enough to reach the models
+    n_rows = draw(st.integers(min_value=1, max_value=150))
     rows = []
     for _ in range(n_rows):
         day = draw(st.integers(min_value=0, max_value=span_days))
@@ -58,6 +58,7 @@ def small_logs(draw: st.DrawFn) -> tuple[DataShape, dict[str, object]]:
 
 @pytest.mark.slow
 @settings(max_examples=15, deadline=None, derandomize=True, database=None,
+          phases=(Phase.explicit, Phase.generate),  # no shrinking: each example is a whole training run
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(log=small_logs())
 def test_train_never_exits_1(log: tuple[DataShape, dict[str, object]], shape_home: ShapeHome) -> None:

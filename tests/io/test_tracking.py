@@ -35,6 +35,7 @@ def _register(metric: float, fp: str, split: str | None = None, reevaluate=None)
                                             metric, fp, higher_is_better=True, split=split, reevaluate=reevaluate)
 
 
+@pytest.mark.slow  # a real MLflow store and registry
 def test_champion_moves_only_when_beaten_on_same_data(store: Path) -> None:
     first = _register(0.60, "fp1")
     assert (first.alias, first.reason) == ("champion", "first version: no champion yet")
@@ -54,6 +55,7 @@ def test_champion_moves_only_when_beaten_on_same_data(store: Path) -> None:
     assert str(client.get_model_version_by_alias("scorer", "champion").version) == better.version
 
 
+@pytest.mark.slow  # a real MLflow store and registry
 def test_champion_never_replaced_by_a_run_evaluated_on_a_different_split(store: Path) -> None:
     thirteen_weeks = "data=fp1; origins=1998-03-31..1998-06-30"
     thirty_nine_weeks = "data=fp1; origins=1997-09-30..1998-06-30"

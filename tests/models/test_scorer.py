@@ -119,9 +119,9 @@ def test_churn_loss_value_is_p_loss_times_value_if_retained(btyd_scorer: tuple[C
     rho_new = s["churn_loss_value"].rank().corr(s["clv"].rank())
     rho_old = (s["churn_probability"] * s["clv"]).rank().corr(s["clv"].rank())
     assert rho_old > 0.9 and rho_new < 0.8, (rho_old, rho_new)
-    # the ML analogue: clv / (1 - churn), floored at 0.05
-    out = churn_loss_value(np.array([10.0, 10.0]), np.array([0.5, 0.99]), np.array([0.2, 0.2]), "ml")
-    np.testing.assert_allclose(out, [0.5 * 10 / 0.5, 0.99 * 10 / 0.05])
+    # P(alive) floored at 0.05: the value if retained is at most 20 x clv
+    out = churn_loss_value(np.array([10.0, 10.0, 10.0]), np.array([0.5, 0.99, 0.2]), np.array([0.2, 0.001, 1.0]))
+    np.testing.assert_allclose(out, [0.5 * 10 / 0.2, 0.99 * 10 / 0.05, 0.2 * 10])
 
 
 def test_settings_round_trip_and_old_states(btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:

@@ -44,6 +44,7 @@ def test_read_table_missing_file(tmp_path: Path) -> None:
         read_table(tmp_path / "absent.parquet")
 
 
+@pytest.mark.slow  # a real MLflow store
 def test_report_of_a_run_without_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -149,9 +149,9 @@ def test_backtest_logs_nested_runs_with_mean_and_spread(fhl_home: MlflowHome) ->
     parent = runs[runs["tags.kind"] == "backtest"].iloc[0]
     assert len(children) == 2
     assert set(children["tags.mlflow.parentRunId"]) == {parent["run_id"]}
-    gini = children["metrics.clv_gini_norm"]
-    assert parent["metrics.clv_gini_norm_mean"] == pytest.approx(gini.mean())
-    assert parent["metrics.clv_gini_norm_std"] == pytest.approx(gini.std())
+    gini = children["metrics.Key/clv_gini_norm"]
+    assert parent["metrics.Key/clv_gini_norm_mean"] == pytest.approx(gini.mean())
+    assert parent["metrics.Key/clv_gini_norm_std"] == pytest.approx(gini.std())
 
 
 def test_compare_on_a_trained_home_and_unknown_experiment(fhl_home: MlflowHome) -> None:

@@ -12,7 +12,12 @@ from clvkit.config import load_config
 from clvkit.exceptions import UserInputError
 from clvkit.models.blend import ValueBlend, horizon_ratio, simplex_grid
 from clvkit.pipelines.evaluate import evaluation_origins
-from clvkit.pipelines.fitting import _choose_clv, churn_window_days, inner_cutoffs, value_window_days
+from clvkit.pipelines.fitting import (
+    _choose_clv,
+    churn_window_days,
+    inner_cutoffs,
+    value_window_days,
+)
 
 D = dt.date
 
@@ -69,12 +74,12 @@ def test_clv_choice_serves_the_best_model_or_the_baseline_formula() -> None:
     config = load_config(None)
     candidates, actual = _candidates(hist_best=False)
     source, reason, scores = _choose_clv(candidates, actual, config)
-    assert source == "ml" and reason.startswith("best inner-validation gini_norm (ml ")
+    assert source == "ml" and reason.startswith("best inner-validation gini_norm + spearman (ml ")
     assert scores["inner_clv_ml_gini_norm"] > scores["inner_clv_historical_gini_norm"]
     candidates, actual = _candidates(hist_best=True)
     source, reason, _ = _choose_clv(candidates, actual, config)
     assert source == "historical"
-    assert reason.startswith("no model beats the historical-spend formula on the inner validation gini_norm")
+    assert reason.startswith("no model beats the historical-spend formula on the inner validation gini_norm + spearman")
     fixed = load_config(None, ["models.value.clv_policy=btyd"])
     assert _choose_clv(candidates, actual, fixed)[:2] == ("btyd", "fixed by models.value.clv_policy=btyd")
 

@@ -109,8 +109,9 @@ def test_runs_carry_name_description_dataset_and_grouped_metrics(two_runs) -> No
         description = run["tags"]["mlflow.note.content"]
         assert "| clv_gini_norm (primary) |" in description and "best baseline" in description
         assert "Registered" in description
-        assert set(KEY_METRICS) <= set(run["metrics"])
+        assert {f"Key/{m}" for m in KEY_METRICS} <= set(run["metrics"])  # the UI's first chart section
         assert any(k.startswith("baseline/") for k in run["metrics"]) and any(k.startswith("fit/") for k in run["metrics"])
+        assert not [k for k in run["metrics"] if "/" not in k]  # no metric lands in the catch-all section
         assert not [k for k in run["metrics"] if k.startswith(("param_", "baseline_hist_agg"))]
     assert {r["name"] for r in runs} == {"clvkit-cdnow-fhl2005-h12m-1998-06-30", "clvkit-cdnow-fhl2005-h6m-1998-06-30"}
 

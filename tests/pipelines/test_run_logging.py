@@ -41,8 +41,8 @@ def test_every_name_maps_back_and_groups_are_one_level() -> None:
 
 
 @pytest.mark.parametrize(("name", "logged"), [
-    ("clv_gini_norm", "clv_gini_norm"),  # key metrics keep their plain names
-    ("churn_pr_auc", "churn_pr_auc"),
+    ("clv_gini_norm", "Key/clv_gini_norm"),  # key metrics: the first section of the UI
+    ("churn_pr_auc", "Key/churn_pr_auc"),
     ("baseline_rfm_spearman", "baseline/rfm_spearman"),
     ("lift_clv_gini_norm", "lift/clv_gini_norm"),
     ("param_cal_bgnbd_r", "fit/cal_bgnbd_r"),
@@ -57,11 +57,18 @@ def test_logged_names(name: str, logged: str) -> None:
     assert metric_key(name) == logged
 
 
-def test_primary_metric_stays_plain_and_non_finite_values_are_not_logged() -> None:
+def test_primary_metric_is_a_key_metric_and_non_finite_values_are_not_logged() -> None:
     out = grouped_metrics({"clv_decile_mape": 3.0, "churn_ece": float("nan"), "spend_mae": float("inf")},
                           primary_metric="clv_decile_mape")
-    assert out == {"clv_decile_mape": 3.0}
-    assert set(KEY_METRICS) <= {metric_key(k) for k in KEY_METRICS}
+    assert out == {"Key/clv_decile_mape": 3.0}
+    assert all(metric_key(k).startswith("Key/") for k in KEY_METRICS)
+    assert internal_name("clv_gini_norm") == "clv_gini_norm"  # runs logged before grouping
+
+
+def test_key_section_sorts_before_every_other_group() -> None:
+    """The MLflow UI orders chart sections by name (code-point order): Key must come first."""
+    groups = sorted({metric_key(n).split("/")[0] for n in NAMES})
+    assert groups[0] == "Key"
 
 
 def test_headline_compares_with_the_best_baseline() -> None:
@@ -83,7 +90,8 @@ def test_backtest_spread_has_no_nan_even_with_one_origin_or_missing_values() -> 
     assert one.loc["clv_gini_norm", "std"] == 0.0
     logged = backtest_metrics(summary, "clv_gini_norm")
     assert all(math.isfinite(v) for v in logged.values())
-    assert {"clv_gini_norm_mean", "clv_gini_norm_std", "purchases_mae_mean"} <= set(logged)
+    assert {"Key/clv_gini_norm_mean", "Key/clv_gini_norm_std", "Key/purchases_mae_mean"} <= set(logged)
+    assert "holdout/clv_decile_mape_mean" not in logged  # not measured here
 
 
 def test_backtest_plots_one_per_key_metric_present() -> None:

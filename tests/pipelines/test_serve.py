@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from clvkit import schemas
+from clvkit.io.metric_names import internal_name
 from tests.pipelines.conftest import CLVKIT, ROOT, MlflowHome
 
 #: End-to-end: every test here trains through the CLI or starts a server (make test-fast skips them).
@@ -115,7 +116,7 @@ def test_mlflow_ui_server_shows_the_runs(fhl_home: MlflowHome) -> None:
                                   params={"experiment_name": "clvkit-cdnow-fhl2005"}, timeout=30).json()["experiment"]
         runs = requests.post(f"{url}/api/2.0/mlflow/runs/search",
                              json={"experiment_ids": [experiment["experiment_id"]]}, timeout=30).json()["runs"]
-        metrics = {m["key"] for m in runs[0]["data"]["metrics"]}
+        metrics = {internal_name(m["key"]) for m in runs[0]["data"]["metrics"]}  # Key/clv_gini_norm -> clv_gini_norm
         assert {"clv_gini_norm", "baseline_hist_gini_norm", "churn_pr_auc"} <= metrics
     finally:
         if process.poll() is None:

@@ -44,7 +44,7 @@ def test_run_logs_config_plots_report_and_signature(fhl_home: MlflowHome, in_hom
     run = mlflow.get_run(run_id)
     assert run.data.params["clv.horizon_months"] == "12"
     assert run.data.params["data_fp.rows"] == "6919"
-    assert run.data.tags["clv_source"] in {"btyd", "ml", "hybrid"}
+    assert run.data.tags["clv_source"] in {"btyd", "ml", "blend", "historical", "hybrid"}
     assert float(run.data.metrics["fit/cal_bgnbd_r_se"]) > 0
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
     assert {"config", "plots", "tables", "report.html", "data", "evaluation"} <= artifacts
@@ -61,8 +61,9 @@ def test_second_run_identical_and_not_promoted(fhl_home: MlflowHome, tmp_path) -
     first = fhl_home.first_run  # type: ignore[attr-defined]
     second = fhl_home.train_json("configs/cdnow_fhl2005.yaml")
     assert second["bgnbd"] == first["bgnbd"]
-    assert second["gamma_gamma"] == first["gamma_gamma"]
-    assert second["metrics"] == first["metrics"]
+    # same data, same seed: the same figures (the Gamma-Gamma optimiser may differ in the last bits)
+    assert second["gamma_gamma"] == pytest.approx(first["gamma_gamma"], rel=1e-6)
+    assert second["metrics"] == pytest.approx(first["metrics"], rel=1e-5, abs=1e-9, nan_ok=True)
     assert second["alias"] == "challenger"
     assert "does not beat champion v1" in second["alias_reason"]
     out1, out2 = tmp_path / "v1.parquet", tmp_path / "v2.parquet"
@@ -82,15 +83,14 @@ def test_predict_from_transactions_writes_every_customer(fhl_home: MlflowHome, t
     assert scores["customer_id"].is_unique
     assert list(scores.columns) == ["customer_id", *schemas.SCORER_OUTPUT_COLUMNS]
     assert scores["p_alive"].between(0, 1).all() and scores["churn_probability"].between(0, 1).all()
-    btyd = scores["clv_source"].isin(["btyd", "btyd_scaled"])
-    retained = np.where(btyd, scores["p_alive"], 1.0 - scores["churn_probability"]).clip(0.05, 1.0)
+    retained = scores["p_alive"].clip(0.05, 1.0)
     np.testing.assert_allclose(scores["churn_loss_value"], scores["churn_probability"] * scores["clv"] / retained,
                                rtol=1e-9)
     assert (scores["clv_p10"] <= scores["clv_p90"]).all() and (scores["clv_p10"] >= 0).all()
     assert set(scores["value_tier"]) == {"A", "B", "C"}
     assert "scored 2,357 customers as of 1998-06-30" in result.stdout
     assert "by RFM segment:" in result.stdout
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".clvkit-tmp-*"))
 
 
 def test_predict_writes_a_retention_list(fhl_home: MlflowHome, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -188,7 +188,7 @@ def test_predict_as_of_quarantines_later_rows_beside_the_output(fhl_home: Mlflow
                              str(ROOT / "configs/cdnow_fhl2005.yaml"), "--as-of", "1997-12-31", "--output", str(out))
     assert "as of 1997-12-31" in result.stdout
     quarantine = pd.read_csv(tmp_path / "early.quarantine.csv")
-    assert set(quarantine["reason"]) == {"after_observation_end"}
+    assert set(quarantine["reason"]) == {"after_as_of"}
     scores = pd.read_csv(out)
     assert len(scores) == 2357  # every customer was acquired in 1997's first quarter
     assert f"input rows quarantined (not scored): see {tmp_path / 'early.quarantine.csv'}" in result.stdout

@@ -13,11 +13,17 @@ import pytest
 
 from clvkit import schemas
 from clvkit.features.btyd import calibration_holdout, summary
-from clvkit.features.spark_engine import COUNT, calibration_holdout_spark, collapsed_summary, summary_spark
+from clvkit.features.spark_engine import (
+    COUNT,
+    calibration_holdout_spark,
+    collapsed_summary,
+    summary_spark,
+)
 from clvkit.io.datasets import load_builtin_transactions
 from tests.features.conftest import enrich
 
-pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),
+pytestmark = [pytest.mark.slow,  # starts a Spark session: not in make test-fast
+              pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
 FLOAT_RTOL = 1e-9
@@ -58,10 +64,11 @@ def assert_same_table(got: pd.DataFrame, expected: pd.DataFrame) -> None:
             np.testing.assert_allclose(g, e, rtol=FLOAT_RTOL, atol=1e-12, err_msg=column)
 
 
-@pytest.mark.parametrize("time_unit", ["D", "W", "M"])
-def test_cdnow_summary_equals_pandas(spark, cdnow, time_unit) -> None:
-    got = summary_spark(to_spark(spark, cdnow), "1997-09-30", time_unit).toPandas()
-    assert_same_table(got, summary(cdnow, "1997-09-30", time_unit))
+def test_cdnow_summary_equals_pandas_in_weeks_and_months(spark, cdnow) -> None:
+    frame = to_spark(spark, cdnow)
+    for time_unit in ("W", "M"):
+        got = summary_spark(frame, "1997-09-30", time_unit).toPandas()
+        assert_same_table(got, summary(cdnow, "1997-09-30", time_unit))
 
 
 def test_simulated_summary_with_returns_and_same_day_repeats_equals_pandas(spark, rich_sim) -> None:
@@ -82,37 +89,56 @@ def test_calibration_holdout_equals_pandas(spark, cdnow, rich_sim, name, cal_end
 
 
 def test_collapsed_fits_equal_per_customer_fits(spark, cdnow) -> None:
+    import warnings
+
     from clvkit.models.gamma_gamma import GammaGammaModel
     from clvkit.models.purchase import make_purchase_model
-
-    per_customer = summary(cdnow, "1997-09-30", "W")
-    spark_summary = summary_spark(to_spark(spark, cdnow), "1997-09-30", "W")
-    rows = collapsed_summary(spark_summary).toPandas()
-    assert len(rows) < len(per_customer) / 2  # fewer rows reach the driver than customers
-    assert rows[COUNT].sum() == len(per_customer)
-    for name in ("bgnbd", "mbgnbd"):
-        full = make_purchase_model(name).fit(per_customer)
-        collapsed = make_purchase_model(name).fit(rows, sample_weight=rows[COUNT].to_numpy())
-        for key, value in full.params_.items():
-            assert collapsed.params_[key] == pytest.approx(value, rel=FIT_RTOL), (name, key)
-        assert collapsed.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=FIT_RTOL)
-    spend_rows = collapsed_summary(spark_summary, (schemas.FREQUENCY, schemas.MONETARY_VALUE)).toPandas()
-    full_gg = GammaGammaModel().fit(per_customer)
-    collapsed_gg = GammaGammaModel().fit(spend_rows, sample_weight=spend_rows[COUNT].to_numpy())
-    for key, value in full_gg.params_.items():
-        assert collapsed_gg.params_[key] == pytest.approx(value, rel=FIT_RTOL), key
-
-
-def test_lifetimes_weights_give_the_per_customer_estimates(spark, cdnow) -> None:
-    """The same sufficient-statistics argument, checked on lifetimes itself (its `weights`)."""
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from lifetimes import BetaGeoFitter
 
     per_customer = summary(cdnow, "1997-09-30", "W")
-    rows = collapsed_summary(summary_spark(to_spark(spark, cdnow), "1997-09-30", "W")).toPandas()
-    full = BetaGeoFitter().fit(per_customer["frequency"], per_customer["recency"], per_customer["T"])
-    weighted = BetaGeoFitter().fit(rows["frequency"], rows["recency"], rows["T"], weights=rows[COUNT])
-    np.testing.assert_allclose(weighted.params_.to_numpy(), full.params_.to_numpy(), rtol=FIT_RTOL)
+    spark_summary = summary_spark(to_spark(spark, cdnow), "1997-09-30", "W").persist()
+    rows = collapsed_summary(spark_summary).toPandas()
+    spend_rows = collapsed_summary(spark_summary, (schemas.FREQUENCY, schemas.MONETARY_VALUE)).toPandas()
+    assert len(rows) < len(per_customer) / 2  # fewer rows reach the driver than customers
+    assert rows[COUNT].sum() == spend_rows[COUNT].sum() == len(per_customer)
+    for name in ("bgnbd", "mbgnbd"):
+        full = make_purchase_model(name).fit(per_customer)
+        collapsed = make_purchase_model(name).fit(rows, sample_weight=rows[COUNT].to_numpy())
+        for key, value in full.params_.items():
+            assert collapsed.params_[key] == pytest.approx(value, rel=FIT_RTOL), (name, key)
+        assert collapsed.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=FIT_RTOL)
+    full_gg = GammaGammaModel().fit(per_customer)
+    collapsed_gg = GammaGammaModel().fit(spend_rows, sample_weight=spend_rows[COUNT].to_numpy())
+    for key, value in full_gg.params_.items():
+        assert collapsed_gg.params_[key] == pytest.approx(value, rel=FIT_RTOL), key
+    # the same sufficient-statistics argument, on lifetimes itself (its `weights` argument)
+    lt_full = BetaGeoFitter().fit(per_customer["frequency"], per_customer["recency"], per_customer["T"])
+    lt_weighted = BetaGeoFitter().fit(rows["frequency"], rows["recency"], rows["T"], weights=rows[COUNT])
+    np.testing.assert_allclose(lt_weighted.params_.to_numpy(), lt_full.params_.to_numpy(), rtol=FIT_RTOL)
+    spark_summary.unpersist()
+
+
+def test_customer_table_built_on_spark_equals_pandas(spark, rich_sim) -> None:
+    """Every column of the scorer's customer table (RFM, tiers, behavioural, current value)."""
+    from clvkit.features.builder import FeatureBuilder
+    from clvkit.pipelines.features import customer_table
+    from clvkit.pipelines.spark_predict import customer_table_spark
+
+    as_of = pd.Timestamp("2020-09-15").date()
+    builder = FeatureBuilder(time_unit="W").fit(rich_sim, as_of=as_of)
+    expected = customer_table(builder, rich_sim, as_of)
+    got = customer_table_spark(spark, to_spark(spark, rich_sim), builder.to_dict(), as_of, groups=4).toPandas()
+    got = got.set_index(schemas.CUSTOMER_ID).sort_index()
+    expected.index = expected.index.astype(str)
+    expected = expected.sort_index()
+    assert got.index.tolist() == expected.index.tolist()
+    assert set(got.columns) == set(expected.columns)
+    for column in expected.columns:
+        if pd.api.types.is_numeric_dtype(expected[column]) and not pd.api.types.is_bool_dtype(expected[column]):
+            np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float),
+                                       rtol=FLOAT_RTOL, atol=1e-12, err_msg=column)
+        else:
+            assert got[column].astype(str).tolist() == expected[column].astype(str).tolist(), column

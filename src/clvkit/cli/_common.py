@@ -71,10 +71,20 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             typer.echo("interrupted (temporary files of unfinished writes were removed)", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as exc:
+            if exc.filename is None:  # not about a file the user named: an internal error below
+                return _internal_error(exc)
+            typer.echo(f"error: cannot access {str(exc.filename)!r}: {exc.strerror or exc}; check the path "
+                       "and its permissions", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         except Exception as exc:  # the CLI's last line of defence: exit code 1
-            logging.getLogger("clvkit.cli").debug("internal error", exc_info=True)
-            typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
-            typer.echo("".join(traceback.format_exception(exc)[-3:]), err=True)
-            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
+            return _internal_error(exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _internal_error(exc: BaseException) -> None:
+    logging.getLogger("clvkit.cli").debug("internal error", exc_info=True)
+    typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+    typer.echo("".join(traceback.format_exception(exc)[-3:]), err=True)
+    raise typer.Exit(EXIT_INTERNAL_ERROR) from None

@@ -109,7 +109,7 @@ def features(
 ) -> None:
     """Build the customer feature table (BTYD summary, RFM, behavioral) as of a date."""
     from clvkit.config.loading import load_config
-    from clvkit.io.files import write_json, write_table
+    from clvkit.io.files import check_output_path, write_json, write_table
     from clvkit.pipelines.features import features_from_config
 
     config = _with_engine(load_config(config_path, overrides or []), engine)
@@ -120,6 +120,7 @@ def features(
         typer.echo(f"wrote {written.customers:,} customers x {written.columns} features as of {written.as_of} "
                    f"to {written.output} (Parquet directory, Spark)")
         return
+    check_output_path(output, "--output", inputs=[config.data.source])  # before the work, not after
     result = features_from_config(config, _parse_date(as_of, "--as-of"))
     write_table(result.table, output)
     meta = write_json(result.metadata, output.with_name(output.name + ".meta.json"))

@@ -4,7 +4,7 @@ Each generator returns a :class:`DataShape`: the raw table as a user's file woul
 (text timestamps, the file's own column names), the ``data.columns`` mapping and any other
 ``data.*`` settings a user would write for it. The shapes are the ones real retail logs
 come in (issue 8): weekly grocery buyers whose dropout is unidentifiable, one-time buyers,
-cancellations, count-only event logs, tiny logs, one day, continuous acquisition,
+cancellations, count-only event logs, tiny logs, eight customers, one day, continuous acquisition,
 heavy-tailed spend, numeric-looking ids, mixed UTC offsets, a single customer, an empty
 holdout, refunds only and no repeat buyers.
 
@@ -154,6 +154,15 @@ def tiny(seed: int = 0) -> DataShape:
                      _as_file(_keep_repeaters(tx, TINY_REPEATERS, seed)), _canonical_columns())
 
 
+def few_customers(seed: int = 0, n_customers: int = 8) -> DataShape:
+    """Eight customers who all buy again over a year and a half (fewer than ten: no deciles)."""
+    tx = _simulated(n_customers * 10, seed, observation_days=LONG_OBSERVATION_DAYS, r=2.0, alpha=4.0)
+    counts = tx.groupby(schemas.CUSTOMER_ID).size()
+    chosen = counts.index[counts > 2][:n_customers]
+    return DataShape("few_customers", f"{n_customers} customers, all repeat buyers",
+                     _as_file(tx[tx[schemas.CUSTOMER_ID].isin(chosen)]), _canonical_columns())
+
+
 def one_day(seed: int = 0, n_customers: int = 60) -> DataShape:
     """Every transaction on the same calendar day."""
     rng = np.random.default_rng(seed)
@@ -260,6 +269,7 @@ SHAPES: dict[str, Callable[..., DataShape]] = {
     "returns_heavy": returns_heavy,
     "count_only": count_only,
     "tiny": tiny,
+    "few_customers": few_customers,
     "one_day": one_day,
     "acquired_throughout": acquired_throughout,
     "heavy_tailed_spend": heavy_tailed_spend,

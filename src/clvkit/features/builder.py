@@ -436,6 +436,8 @@ def _is_fitted(builder: FeatureBuilder) -> bool:
 def _as_of_day(transactions: pd.DataFrame, as_of: object) -> int:
     if as_of is not None:
         return to_day(as_of, "as_of")
+    if isinstance(transactions, pd.DataFrame) and schemas.AMOUNT not in transactions.columns:
+        transactions = transactions.assign(**{schemas.AMOUNT: 0.0})  # a copy: count-only log, dates only
     frame = check_transactions(transactions)
     if frame.empty:
         raise FeatureInputError("as_of is None and there are no transactions to take a date from")

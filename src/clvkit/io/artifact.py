@@ -8,11 +8,16 @@ in XGBoost's JSON format. No pickle, no training data. The MLflow pyfunc
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from clvkit import schemas
 from clvkit.exceptions import IncompatibleModelError, UserInputError
 
 STATE_FILE = "state.json"
@@ -83,3 +88,33 @@ def load_scorer_state(directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
         name: (Path(directory) / f"{name}.xgb.json").read_text(encoding="utf-8") for name in state["boosters"]
     }
     return state, boosters
+
+
+@dataclass(frozen=True)
+class DataFingerprint:
+    """What identifies the data a run saw."""
+
+    rows: int
+    customers: int
+    first_date: str
+    last_date: str
+    content_hash: str
+
+    def as_params(self) -> dict[str, str]:
+        """``data_fp.*`` params."""
+        return {f"data_fp.{k}": str(v) for k, v in self.__dict__.items()}
+
+
+def fingerprint(transactions: pd.DataFrame) -> DataFingerprint:
+    """Rows, customers, date range and a content hash of the canonical transactions."""
+    core = transactions[[c for c in (schemas.CUSTOMER_ID, schemas.TIMESTAMP, schemas.AMOUNT) if c in transactions]]
+    hashed = pd.util.hash_pandas_object(core, index=False).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+    stamps = transactions[schemas.TIMESTAMP]
+    return DataFingerprint(
+        rows=len(transactions),
+        customers=int(transactions[schemas.CUSTOMER_ID].nunique()),
+        first_date=str(stamps.min().date()),
+        last_date=str(stamps.max().date()),
+        content_hash=digest,
+    )

@@ -213,10 +213,10 @@ def complete_from_btyd(table: pd.DataFrame, builder: Any, input_columns: Sequenc
     if builder is not None and hasattr(builder, "feature_names_out_"):
         btyd = {schemas.FREQUENCY: f, schemas.RECENCY: r, schemas.T: t, schemas.MONETARY_VALUE: spend}
         out.update({k: v for k, v in _rfm_columns(builder, btyd, source, table.index).items() if k not in given})
-    completed = table.copy()
-    for column in missing:
-        completed[column] = out.get(column, np.nan)
-    return completed[list(input_columns) + [c for c in table.columns if c not in input_columns]]
+    n = len(table)
+    columns = {c: given[c] if c in given else out.get(c, np.full(n, np.nan)) for c in input_columns}
+    columns.update({c: given[c] for c in table.columns if c not in columns})
+    return pd.DataFrame(columns, index=table.index)
 
 
 def _rfm_columns(builder: Any, btyd: dict[str, np.ndarray], source: dict[str, np.ndarray],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -18,7 +17,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from clvkit import schemas
+from clvkit.io.artifact import DataFingerprint, fingerprint  # noqa: F401  (re-exported)
+from clvkit.io.metric_names import internal_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -138,34 +138,7 @@ def _store_error(uri: str, problem: str) -> Exception:
     )
 
 
-@dataclass(frozen=True)
-class DataFingerprint:
-    """What identifies the data a run saw."""
-
-    rows: int
-    customers: int
-    first_date: str
-    last_date: str
-    content_hash: str
-
-    def as_params(self) -> dict[str, str]:
-        """``data_fp.*`` params."""
-        return {f"data_fp.{k}": str(v) for k, v in self.__dict__.items()}
-
-
-def fingerprint(transactions: pd.DataFrame) -> DataFingerprint:
-    """Rows, customers, date range and a content hash of the canonical transactions."""
-    core = transactions[[c for c in (schemas.CUSTOMER_ID, schemas.TIMESTAMP, schemas.AMOUNT) if c in transactions]]
-    hashed = pd.util.hash_pandas_object(core, index=False).to_numpy()
-    digest = hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
-    stamps = transactions[schemas.TIMESTAMP]
-    return DataFingerprint(
-        rows=len(transactions),
-        customers=int(transactions[schemas.CUSTOMER_ID].nunique()),
-        first_date=str(stamps.min().date()),
-        last_date=str(stamps.max().date()),
-        content_hash=digest,
-    )
+# DataFingerprint and fingerprint() live in io/artifact.py (no MLflow), re-exported here.
 
 
 def log_params(params: Mapping[str, Any]) -> None:
@@ -292,7 +265,8 @@ def _decide_alias(
         return GateDecision(CHAMPION, "first version: no champion yet")
     champion_split = champion.tags.get(SPLIT_TAG) or f"data={champion.tags.get(FINGERPRINT_TAG)}"
     if champion_split == split:
-        champion_value = client.get_run(champion.run_id).data.metrics.get(metric) if champion.run_id else None
+        champion_value = (internal_metrics(client.get_run(champion.run_id).data.metrics).get(metric)
+                          if champion.run_id else None)
         how = "on the same split"
     else:
         champion_value = reevaluate(champion.run_id) if reevaluate is not None and champion.run_id else None

@@ -11,22 +11,26 @@ Gamma(k, A) (FHL 2005a eq. 10 without its P(alive) denominator):
     c = a + b' - 1,
 
 evaluated with Euler's transformation where 2F1 overflows, by interpolation across the
-removable singularity at a = 1, and by quadrature of
-``k * int_0^(t/A) 2F1(k+1, a; a+b'; -v) dv`` wherever the closed form is not finite or leaves
-its bounds ``0 <= E <= k t / A`` (the no-dropout value).
+removable singularity at a = 1, and by quadrature over p (in log p, no 2F1) wherever the
+closed form is not finite or leaves its bounds ``0 <= E <= k t / A`` (the no-dropout value).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, digamma, gammaln, hyp2f1, roots_legendre
+from scipy.special import betainc, betaln, digamma, gammaln, hyp2f1, roots_legendre
 
 from clvkit.models._purchase_base import FitData, FloatArray
 
-#: Half-width of the interval around a = 1 over which the closed form is interpolated.
-A_NEAR_ONE = 1e-4
-#: Gauss-Legendre nodes of the quadrature fallback.
-QUADRATURE_NODES = 64
+#: Within this distance of a = 1 the closed form (0/0 at a = 1) is interpolated in a.
+A_NEAR_ONE = 1e-3
+#: Gauss-Legendre nodes per panel and panels of the quadrature fallback.
+QUADRATURE_NODES = 12
+QUADRATURE_PANELS = 80
+#: k w p below which (1 - (1 + p w)^-k)/p is taken as k w (relative error of that order).
+QUADRATURE_NEGLIGIBLE = 1e-12
+#: Relative slack of the bounds 0 <= E <= k t / A before the closed form is distrusted.
+BOUND_SLACK = 1e-6
 
 
 def _closed_form(k: FloatArray, A: FloatArray, a: float, bp: FloatArray, t: FloatArray) -> FloatArray:
@@ -45,17 +49,29 @@ def _closed_form(k: FloatArray, A: FloatArray, a: float, bp: FloatArray, t: Floa
 
 
 def _quadrature(k: FloatArray, A: FloatArray, a: float, bp: FloatArray, t: FloatArray) -> FloatArray:
-    """k int_0^w 2F1(k+1, a; a+b'; -v) dv with v = exp(U s^2) - 1, s in [0, 1] (w = t/A)."""
+    """E_p[g(p)], g(p) = (1 - (1 + p w)^-k) / p, p ~ Beta(a, b'), w = t/A, by quadrature in log p.
+
+    Below ``p_lo`` (where ``k w p_lo`` is negligible) g = k w, which contributes
+    ``k w I_{p_lo}(a, b')``; the rest is composite Gauss-Legendre in u = log p on [log p_lo, 0].
+    No hypergeometric function is involved, so this is the fallback wherever 2F1 fails.
+    """
     nodes, weights = roots_legendre(QUADRATURE_NODES)
-    s = 0.5 * (nodes + 1.0)
-    ws = 0.5 * weights
-    U = np.log1p(t / A)[:, None]
-    u = U * s[None, :]**2
-    v = np.expm1(u)
+    w = (t / A)[:, None]
+    kk, bb = k[:, None], bp[:, None]
+    p_lo = QUADRATURE_NEGLIGIBLE / ((kk + 1.0) * w + 1.0)
+    lo = np.log(p_lo)
+    edges = lo * (1.0 - np.linspace(0.0, 1.0, QUADRATURE_PANELS + 1))[None, :]  # lo -> 0
+    left, right = edges[:, :-1, None], edges[:, 1:, None]
+    half = 0.5 * (right - left)
+    u = left + half * (nodes[None, None, :] + 1.0)
+    p = np.exp(u)
     with np.errstate(all="ignore"):
-        f = hyp2f1((k + 1.0)[:, None], a, (a + bp)[:, None], -v)
-    integrand = f * np.exp(u) * 2.0 * U * s[None, :]
-    return k * (integrand @ ws)
+        log_density = (a - 1.0) * u + (bb[:, :, None] - 1.0) * np.log1p(-p) - betaln(a, bb)[:, :, None]
+        g_times_p = -np.expm1(-kk[:, :, None] * np.log1p(p * w[:, :, None]))
+        integrand = np.exp(log_density) * g_times_p  # Beta(p) g(p) dp = p^(a-1) (1-p)^(b'-1)/B g(p) p du
+        body = np.sum(integrand * half * weights[None, None, :], axis=(1, 2))
+        head = (k * t / A) * betainc(a, bp, p_lo[:, 0])
+    return head + body
 
 
 def alive_expectation(k: FloatArray, A: FloatArray, a: float, bp: FloatArray, t: FloatArray) -> FloatArray:
@@ -64,17 +80,23 @@ def alive_expectation(k: FloatArray, A: FloatArray, a: float, bp: FloatArray, t:
     shape = k.shape
     k, A, bp, t = k.ravel(), A.ravel(), bp.ravel(), t.ravel()
     if abs(a - 1.0) < A_NEAR_ONE:
-        lo = _closed_form(k, A, 1.0 - A_NEAR_ONE, bp, t)
-        hi = _closed_form(k, A, 1.0 + A_NEAR_ONE, bp, t)
-        out = lo + (hi - lo) * (a - (1.0 - A_NEAR_ONE)) / (2.0 * A_NEAR_ONE)
+        # removable singularity: cubic (Lagrange) interpolation in a through 1 +- h, 1 +- 2h
+        h = A_NEAR_ONE
+        grid = (1.0 - 2 * h, 1.0 - h, 1.0 + h, 1.0 + 2 * h)
+        out = np.zeros_like(k)
+        for i, ai in enumerate(grid):
+            basis = np.prod([(a - aj) / (ai - aj) for j, aj in enumerate(grid) if j != i])
+            out += basis * _closed_form(k, A, ai, bp, t)
     else:
         out = _closed_form(k, A, a, bp, t)
-    bound = k * t / A
-    bad = ~np.isfinite(out) | (out < -1e-12 * bound) | (out > bound * (1.0 + 1e-9))
+    bound = k * t / A  # E[purchases | alive] without dropout
+    bad = ~np.isfinite(out) | (out < -BOUND_SLACK * bound) | (out > bound * (1.0 + BOUND_SLACK))
     if bad.any():
-        out[bad] = _quadrature(k[bad], A[bad], a, bp[bad], t[bad])
+        fallback = _quadrature(k[bad], A[bad], a, bp[bad], t[bad])
+        out[bad] = np.where(np.isfinite(fallback), fallback, np.clip(out[bad], 0.0, bound[bad]))
+        out[bad] = np.where(np.isfinite(out[bad]), out[bad], bound[bad])
     out = np.where(t > 0, out, 0.0)
-    return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0), 0.0, bound).reshape(shape)
+    return np.clip(out, 0.0, bound).reshape(shape)
 
 
 def log_dead_odds(params, x, tx, T, *, modified: bool) -> FloatArray:

@@ -147,7 +147,7 @@ class ValueBlend:
             score = score or _gini
             best, best_score = None, -np.inf
             for weights in simplex_grid(len(names), self.grid_step):
-                self.weights_ = dict(zip(names, weights))
+                self.weights_ = dict(zip(names, weights, strict=True))
                 value = score(y, self._combine(components))
                 if np.isfinite(value) and value > best_score + SCORE_TOLERANCE:
                     best, best_score = dict(self.weights_), value

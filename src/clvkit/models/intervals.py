@@ -37,7 +37,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from clvkit.constants import DAYS_PER_MONTH, DAYS_PER_TIME_UNIT, DEFAULT_CLV_INTERVAL_DRAWS, DEFAULT_RANDOM_SEED
+from clvkit.constants import (
+    DAYS_PER_MONTH,
+    DAYS_PER_TIME_UNIT,
+    DEFAULT_CLV_INTERVAL_DRAWS,
+    DEFAULT_RANDOM_SEED,
+)
 from clvkit.models.clv import monthly_discount_rate
 
 logger = logging.getLogger(__name__)
@@ -56,6 +61,8 @@ _ARRIVAL_BLOCK = 256
 _MAX_SIMULATED_PURCHASES = 1_000_000
 #: Largest standard deviation of a log-parameter draw (weakly identified parameters).
 _MAX_LOG_PARAM_SD = 1.0
+#: Range of parameter draws (degenerate fits: a -> 0, b -> inf in the limiting model).
+_MIN_PARAM, _MAX_PARAM = 1e-12, 1e12
 #: Customers simulated together (memory: customers x draws floats).
 _CHUNK_CUSTOMERS = 20_000
 _BG_PARAMS = frozenset({"r", "alpha", "a", "b"})
@@ -268,7 +275,10 @@ def _param_draws(model: Any, n_draws: int, seed: int, which: int,
     sd_log = np.where(np.isfinite(se) & (theta > 0), se / np.where(theta > 0, theta, 1.0), 0.0)
     sd_log = np.clip(sd_log, 0.0, _MAX_LOG_PARAM_SD)
     z = np.random.default_rng([seed, _STREAM_PARAMS, which]).standard_normal((n_draws, len(names)))
-    draws = theta[None, :] * np.exp(z * sd_log[None, :])
+    with np.errstate(over="ignore", invalid="ignore"):
+        draws = theta[None, :] * np.exp(z * sd_log[None, :])
+    # limiting (degenerate) fits may carry 0 or huge parameters: keep the draws usable as gamma shapes/rates
+    draws = np.clip(np.nan_to_num(draws, nan=_MIN_PARAM, posinf=_MAX_PARAM), _MIN_PARAM, _MAX_PARAM)
     return {k: draws[:, i] for i, k in enumerate(names)}
 
 
@@ -289,7 +299,7 @@ def _keyed_gamma(x_unique: FloatArray, shape: Any, seed: int, stream: int) -> Fl
     columns = []
     for value in x_unique:
         key = int(np.float64(value).view(np.uint64))
-        shapes = np.clip(np.asarray(shape(value), dtype=float), 1e-12, None)
+        shapes = np.clip(np.nan_to_num(np.asarray(shape(value), dtype=float), nan=_MIN_PARAM), _MIN_PARAM, _MAX_PARAM)
         columns.append(np.random.default_rng([seed, stream, key]).gamma(shapes))
     return np.column_stack(columns) if columns else np.zeros((0, 0))
 

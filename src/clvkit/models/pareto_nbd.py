@@ -52,7 +52,13 @@ def log_tail(y: FloatArray, A: FloatArray, k1: FloatArray, B: FloatArray, k2: Fl
     with np.errstate(all="ignore"):
         direct = np.log(hyp2f1(j, K - 1.0, K, z))
         euler = (1.0 - j) * np.log1p(-z) + np.log(hyp2f1(K - j, 1.0, K, z))
-    log_hyp = np.where(j > 1.0, euler, direct)
+        log_hyp = np.where(j > 1.0, euler, direct)
+        # where scipy's 2F1 fails in the preferred form, the other form, then Pfaff's
+        log_hyp = np.where(np.isfinite(log_hyp), log_hyp, np.where(j > 1.0, direct, euler))
+        bad = ~np.isfinite(log_hyp)
+        if bad.any():
+            zb = z[bad]
+            log_hyp[bad] = -j[bad] * np.log1p(-zb) + np.log(hyp2f1(j[bad], 1.0, K[bad], zb / (zb - 1.0)))
     return (1.0 - K) * np.log(big + y) - np.log(K - 1.0) + log_hyp
 
 

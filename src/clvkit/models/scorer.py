@@ -264,7 +264,7 @@ class ClvScorer:
             out[schemas.CLV_P10], out[schemas.CLV_P90] = low, high
         out[schemas.CLV_SOURCE] = source
         out[schemas.CHURN_PROBABILITY] = churn
-        out[schemas.CHURN_LOSS_VALUE] = churn_loss_value(clv, churn, out[schemas.P_ALIVE].to_numpy(), source)
+        out[schemas.CHURN_LOSS_VALUE] = churn_loss_value(clv, churn, out[schemas.P_ALIVE].to_numpy())
         if current is not None:
             out[schemas.CURRENT_VALUE], out[schemas.CURRENT_VALUE_TRAILING] = current
             out[schemas.VALUE_QUADRANT] = assign_quadrants(current[0], clv, s.quadrant_thresholds, s.quadrant_names)

@@ -8,7 +8,7 @@ import pandas as pd
 from clvkit.evaluation import registry
 from clvkit.exceptions import UserInputError
 from clvkit.io import tracking
-from clvkit.pipelines.metric_names import internal_name
+from clvkit.io.metric_names import internal_name
 
 #: Metrics shown side by side (when the runs have them; names as in code, whatever prefix they were logged with).
 KEY_METRICS = (

@@ -131,10 +131,15 @@ def evaluate_origin(transactions: pd.DataFrame, origin: dt.date, holdout_end: dt
     scorer = scorer_for(stage, config)
     unit = config.data.time_unit
     within = transactions.loc[transactions[schemas.TIMESTAMP] < pd.Timestamp(holdout_end) + pd.Timedelta(days=1)]
+    if schemas.AMOUNT not in within.columns:  # count-only: purchase counts only (spend columns are 0)
+        within = within.assign(**{schemas.AMOUNT: 0.0})
     cal = calibration_holdout(within, origin, holdout_end, unit)
     table = stage.table.loc[cal.table.index]
     holdout_days = (holdout_end - origin).days
-    actual = cal.table[schemas.SPEND_HOLDOUT].to_numpy(dtype=float)
+    if schemas.AMOUNT in transactions.columns:
+        actual = cal.table[schemas.SPEND_HOLDOUT].to_numpy(dtype=float)
+    else:  # count-only: realised purchases valued at clv.value_per_purchase
+        actual = cal.table[schemas.FREQUENCY_HOLDOUT].to_numpy(dtype=float) * float(config.clv.value_per_purchase or 0.0)
     scores = scorer.score(table)
     f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
     btyd = stage.btyd_features(table)
@@ -142,19 +147,22 @@ def evaluate_origin(transactions: pd.DataFrame, origin: dt.date, holdout_end: dt
     predictions = {
         "served": scorer.expected_revenue(table, holdout_days),
         "btyd": purchases * btyd[ORDER_VALUE_FEATURE].to_numpy(),
-        "historical": baselines.historical_spend_baseline(
-            table["total_spend"].to_numpy() if "total_spend" in table else np.zeros(len(table)),
-            t, cal.duration_holdout),
-        "rfm": baselines.rfm_score_baseline(table["r_score"].to_numpy(), table["f_score"].to_numpy(),
-                                            table["m_score"].to_numpy()),
     }
+    if "total_spend" in table:
+        predictions["historical"] = baselines.historical_spend_baseline(
+            table["total_spend"].to_numpy(), t, cal.duration_holdout)
+    if {"r_score", "f_score", "m_score"} <= set(table.columns):
+        predictions["rfm"] = baselines.rfm_score_baseline(
+            table["r_score"].to_numpy(), table["f_score"].to_numpy(), table["m_score"].to_numpy())
     results: dict[str, float] = {}
     if stage.clv_available:
         results.update(metrics.value_metrics(actual, predictions["served"], SERVED_PREFIX))
         results.update(metrics.value_metrics(actual, predictions["btyd"], MODEL_PREFIXES["btyd"]))
-        results.update(metrics.value_metrics(actual, predictions["historical"], BASELINE_PREFIXES["historical"]))
-        rfm = metrics.value_metrics(actual, predictions["rfm"], BASELINE_PREFIXES["rfm"])
-        results.update({k: v for k, v in rfm.items() if not k.endswith(MONEY_ONLY_METRICS)})
+        if "historical" in predictions:
+            results.update(metrics.value_metrics(actual, predictions["historical"], BASELINE_PREFIXES["historical"]))
+        if "rfm" in predictions:
+            rfm = metrics.value_metrics(actual, predictions["rfm"], BASELINE_PREFIXES["rfm"])
+            results.update({k: v for k, v in rfm.items() if not k.endswith(MONEY_ONLY_METRICS)})
         results["clv_holdout_total_predicted"] = float(predictions["served"].sum())
         results["clv_holdout_total_actual"] = float(actual.sum())
     results.update(_purchase_and_spend_metrics(table, cal, purchases, btyd[ORDER_VALUE_FEATURE].to_numpy()))

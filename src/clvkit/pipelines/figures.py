@@ -15,7 +15,6 @@ from clvkit.evaluation import metrics, plots
 from clvkit.models.bgnbd import BetaGeoModel
 from clvkit.models.scorer import ClvScorer
 from clvkit.pipelines.evaluate import HOLDOUT_PURCHASES, HoldoutEvaluation
-from clvkit.pipelines.fitting import StageModels
 
 #: Highest repeat-purchase count shown on its own in count plots; higher counts are pooled.
 MAX_FREQUENCY_SHOWN = 7

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -45,11 +45,11 @@ from clvkit.models.scorer import (
     ORDER_VALUE_FEATURE,
     ClvScorer,
     ScorerSettings,
-    tier_thresholds,
     btyd_model_features,
     churn_probability,
     closed_form_churn,
     supervised_frame,
+    tier_thresholds,
 )
 from clvkit.models.value_regressor import ValueRegressor
 from clvkit.pipelines.features import customer_table, make_builder
@@ -80,6 +80,7 @@ class InnerExamples:
     value_inputs: pd.DataFrame
     churn_inputs: pd.DataFrame
     spend_window: np.ndarray
+    purchase_days: np.ndarray
     churned: np.ndarray
     closed_form_churn: np.ndarray
 
@@ -234,11 +235,18 @@ def purchase_candidates(config: ClvkitConfig) -> tuple[str, ...]:
     return tuple(PURCHASE_MODELS)
 
 
-def fit_btyd(table: pd.DataFrame, config: ClvkitConfig, purchase_model: str = "bgnbd") -> tuple[Any, GammaGammaModel]:
-    """Purchase model and Gamma-Gamma fitted on a customer table's BTYD columns."""
+def fit_btyd(table: pd.DataFrame, config: ClvkitConfig, purchase_model: str = "bgnbd",
+             has_amount: bool = True) -> tuple[Any, GammaGammaModel]:
+    """Purchase model and Gamma-Gamma fitted on a customer table's BTYD columns.
+
+    A count-only log (no amounts) gets Gamma-Gamma's documented fallback: every order is worth
+    ``clv.value_per_purchase`` (0 when unset; the run then serves no CLV).
+    """
     summary = table[list(schemas.BTYD_COLUMNS)]
     purchase = make_purchase_model(purchase_model, config).fit(summary)
-    gamma_gamma = GammaGammaModel(penalizer=config.models.gamma_gamma.penalizer).fit(summary)
+    fallback = None if has_amount else float(config.clv.value_per_purchase or 0.0)
+    gamma_gamma = GammaGammaModel(penalizer=config.models.gamma_gamma.penalizer).fit(
+        summary, fallback_order_value=fallback)
     return purchase, gamma_gamma
 
 
@@ -258,10 +266,11 @@ def fit_stage(
         history, cutoffs[0], value_window, config)
     builder = make_builder(config).fit(history, as_of=as_of)
     table = customer_table(builder, history, as_of)
-    purchase, gamma_gamma = fit_btyd(table, config, purchase_name)
+    has_amount = schemas.AMOUNT in history.columns
+    purchase, gamma_gamma = fit_btyd(table, config, purchase_name, has_amount)
     logger.info("as of %s: %d customers; %s %s", as_of, len(table), purchase_name, purchase.params_)
 
-    examples = [_inner_examples(history, c, value_window, churn_window, config, purchase_name)
+    examples = [_inner_examples(history, c, value_window, churn_window, config, purchase_name, has_amount)
                 for c in cutoffs]
     validation = _validation_mask(examples[0], config)
     train_x = _stack([e.value_inputs for e in examples], validation)
@@ -273,15 +282,19 @@ def fit_stage(
     value_ml = None
     candidates = {"btyd": valid.components["btyd"].to_numpy()[validation],
                   "historical": valid.components["historical"].to_numpy()[validation]}
-    if config.models.value.enabled:
+    if config.models.value.enabled and has_amount:
         value_ml = _value_model(config).fit(train_x, train_spend)
         candidates["ml"] = value_ml.predict(valid.value_inputs.loc[validation])
     components = pd.DataFrame(candidates, index=valid.table.index[validation])
     actual = valid.spend_window[validation]
     if "ml" in components:
         candidates["blend"] = _cross_fitted_blend(components, actual, config)
-    clv_source, clv_reason, scores = _choose_clv(candidates, actual, config)
-    inner.update(scores)
+    if has_amount:
+        clv_source, clv_reason, scores = _choose_clv(candidates, actual, config)
+        inner.update(scores)
+    else:
+        clv_source, clv_reason = "btyd", "count-only log: expected purchases x clv.value_per_purchase"
+        actual = valid.purchase_days[validation] * float(config.clv.value_per_purchase or 0.0)
     blend = ValueBlend(source=clv_source).fit(components, actual, _blend_score(config))
     if value_ml is not None and blend.uses_ml:
         all_x = _stack([e.value_inputs for e in examples], None)
@@ -302,6 +315,12 @@ def fit_stage(
         churn = _churn_model(config).fit(_stack([e.churn_inputs for e in examples], None),
                                          _stack_values([e.churned for e in examples], None).astype(int))
     logger.info("served churn: %s (%s)", churn_source, churn_reason)
+    clv_available = has_amount or config.clv.value_per_purchase is not None
+    absent = "" if clv_available else (
+        "no amount column and clv.value_per_purchase is not set: CLV needs a value per purchase, so the scorer "
+        "serves purchases, P(alive), churn and RFM only; set clv.value_per_purchase to get CLV")
+    if absent:
+        logger.warning(absent)
     return StageModels(
         as_of=as_of, inner_cutoff=cutoffs[0], builder=builder, table=table, bgnbd=purchase,
         gamma_gamma=gamma_gamma, churn=churn, value_ml=value_ml, value_blend=blend,
@@ -309,26 +328,29 @@ def fit_stage(
         clv_reason=clv_reason, churn_source=churn_source, churn_reason=churn_reason,
         purchase_model=purchase_name, purchase_reason=purchase_reason,
         churn_window_reason=churn_window_reason, inner_cutoffs=tuple(cutoffs), inner_metrics=inner,
-        inner_validation=components.assign(actual=actual),
+        inner_validation=components.assign(actual=actual), clv_available=clv_available,
+        clv_absent_reason=absent,
     )
 
 
 def _inner_examples(history: pd.DataFrame, cutoff: dt.date, value_window: int, churn_window: int,
-                    config: ClvkitConfig, purchase_name: str) -> InnerExamples:
+                    config: ClvkitConfig, purchase_name: str, has_amount: bool = True) -> InnerExamples:
     unit = config.data.time_unit
     builder = make_builder(config).fit(history, as_of=cutoff)
     table = customer_table(builder, history, cutoff)
-    purchase, gamma_gamma = fit_btyd(table, config, purchase_name)
+    purchase, gamma_gamma = fit_btyd(table, config, purchase_name, has_amount)
     btyd = btyd_model_features(table, purchase, gamma_gamma, churn_window, unit)
     f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
     components = _window_components(table, purchase, gamma_gamma, value_window, churn_window, unit, None, btyd)
     value_inputs = _value_inputs(table, components, btyd, unit)
-    spend = future_value(history, cutoff, value_window)[SPEND_WINDOW].reindex(table.index).fillna(0.0)
+    window = future_value(history, cutoff, value_window).reindex(table.index).fillna(0.0)
+    spend = window[SPEND_WINDOW]
     churned = (future_value(history, cutoff, churn_window)["purchase_days_window"]
                .reindex(table.index).fillna(0) == 0).astype(int)
     return InnerExamples(
         cutoff=cutoff, table=table, btyd=btyd, components=components, value_inputs=value_inputs,
         churn_inputs=supervised_frame(table, btyd), spend_window=np.clip(spend.to_numpy(dtype=float), 0.0, None),
+        purchase_days=window["purchase_days_window"].to_numpy(dtype=float),
         churned=churned.to_numpy(), closed_form_churn=closed_form_churn(
             purchase, churn_window / DAYS_PER_TIME_UNIT[unit], f, r, t),
     )
@@ -406,8 +428,9 @@ def _blend_score(config: ClvkitConfig) -> Callable[[np.ndarray, np.ndarray], flo
     def score(actual: np.ndarray, predicted: np.ndarray) -> float:
         return sign * metrics.value_metrics(actual, predicted, "m").get(f"m_{suffix}", np.nan)
 
-    if suffix == "gini_norm":
-        return lambda actual, predicted: float(metrics.normalized_gini(actual, predicted))
+    if suffix == "gini_norm":  # ranking by value and ranking of customers: both, so neither is given up
+        return lambda actual, predicted: float(metrics.normalized_gini(actual, predicted)
+                                               + metrics.spearman(actual, predicted))
     if suffix == "spearman":
         return lambda actual, predicted: float(metrics.spearman(actual, predicted))
     return score
@@ -427,9 +450,12 @@ def _choose_clv(candidates: dict[str, np.ndarray], actual: np.ndarray,
         return source, f"fixed by models.value.clv_policy={policy}", scores
     suffix, higher = _choice_metric(config)
     sign = 1.0 if higher else -1.0
+    label = "gini_norm + spearman" if suffix == "gini_norm" else suffix
 
     def score(name: str) -> float:
         value = scores.get(f"inner_clv_{name}_{suffix}", float("nan"))
+        if suffix == "gini_norm":  # as the blend's weights: value ranking and customer ranking together
+            value = value + scores.get(f"inner_clv_{name}_spearman", float("nan"))
         return sign * value if np.isfinite(value) else -np.inf
 
     models = [n for n in MODEL_CANDIDATES if n in candidates]
@@ -437,8 +463,8 @@ def _choose_clv(candidates: dict[str, np.ndarray], actual: np.ndarray,
     ranking = ", ".join(f"{n} {sign * score(n):.4f}" for n in sorted(candidates, key=score, reverse=True))
     if score(best) <= score(BASELINE_CANDIDATE):
         return BASELINE_CANDIDATE, (f"no model beats the historical-spend formula on the inner validation "
-                                    f"{suffix} ({ranking}); serving the historical formula"), scores
-    return best, f"best inner-validation {suffix} ({ranking})", scores
+                                    f"{label} ({ranking}); serving the historical formula"), scores
+    return best, f"best inner-validation {label} ({ranking})", scores
 
 
 def _choice_metric(config: ClvkitConfig) -> tuple[str, bool]:
@@ -476,33 +502,34 @@ def _choose_churn(churn: ChurnClassifier, valid: InnerExamples,
 
 def _choose_purchase_model(history: pd.DataFrame, cutoff: dt.date, window_days: int,
                            config: ClvkitConfig) -> tuple[str, str, dict[str, float]]:
-    """The configured purchase model, or for ``auto`` the one best on the inner window after ``cutoff``."""
+    """The configured purchase model, or for ``auto`` the one best on the inner window after ``cutoff``.
+
+    ``auto`` fits every model on the history up to the latest inner cut-off and keeps the lowest
+    purchase MAE over the window after it (``clvkit.models.purchase.compare_purchase_models``);
+    each candidate's log-likelihood and window figures are returned as ``inner_purchase_*`` metrics.
+    """
     names = purchase_candidates(config)
     if len(names) == 1:
         how = "configured" if config.models.purchase.model != "auto" else "auto with one model available"
         return names[0], f"{how} (models.purchase.model)", {}
+    from clvkit.models.purchase import compare_purchase_models
+
     builder = make_builder(config).fit(history, as_of=cutoff)
     table = customer_table(builder, history, cutoff)
-    summary = table[list(schemas.BTYD_COLUMNS)]
     actual = future_value(history, cutoff, window_days)["purchase_days_window"].reindex(table.index).fillna(0)
-    units = window_days / DAYS_PER_TIME_UNIT[config.data.time_unit]
-    f, r, t = (summary[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
+    best, comparison = compare_purchase_models(
+        table[list(schemas.BTYD_COLUMNS)], actual.to_numpy(dtype=float),
+        window_days / DAYS_PER_TIME_UNIT[config.data.time_unit], names,
+        penalizer=config.models.bgnbd.penalizer, random_state=config.seed)
     scores: dict[str, float] = {}
-    for name in names:
-        try:
-            model = make_purchase_model(name, config).fit(summary)
-        except (UserInputError, ValueError, ArithmeticError) as err:
-            logger.warning("purchase model %s failed on the inner window: %s", name, err)
-            continue
-        predicted = model.expected_purchases(units, f, r, t)
-        scores[f"inner_purchase_{name}_mae"] = metrics.mae(actual.to_numpy(dtype=float), predicted)
-        scores[f"inner_purchase_{name}_log_likelihood"] = float(getattr(model, "log_likelihood_", np.nan))
-    if not scores:
-        raise UserInputError("no purchase model could be fitted; set models.purchase.model to one model")
-    fitted = [n for n in names if f"inner_purchase_{n}_mae" in scores]
-    best = min(fitted, key=lambda n: scores[f"inner_purchase_{n}_mae"])
-    ranking = ", ".join(f"{n} {scores[f'inner_purchase_{n}_mae']:.4f}" for n in fitted)
-    return best, f"auto: lowest inner-window purchase MAE ({ranking})", scores
+    for name, row in comparison.iterrows():
+        for column in ("log_likelihood", "bic", "holdout_mae", "holdout_aggregate_error_pct"):
+            value = pd.to_numeric(row.get(column), errors="coerce")
+            if pd.notna(value):
+                scores[f"inner_purchase_{name}_{column}"] = float(value)
+    ranking = ", ".join(f"{n} {scores.get(f'inner_purchase_{n}_holdout_mae', float('nan')):.4f}"
+                        for n in comparison.index)
+    return str(best), f"auto: lowest purchase MAE on the inner window after {cutoff} ({ranking})", scores
 
 
 def _churn_model(config: ClvkitConfig) -> ChurnClassifier:

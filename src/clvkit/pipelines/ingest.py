@@ -16,7 +16,7 @@ from clvkit.config.models import ColumnMapping, DataConfig
 from clvkit.data.validation import ValidatedTransactions, check_columns, validate_transactions
 from clvkit.exceptions import UserInputError
 from clvkit.io.datasets import BUILTIN_DATASETS
-from clvkit.io.files import read_transactions_source, write_table
+from clvkit.io.files import check_output_path, read_transactions_source, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ def ingest(data: DataConfig, *, as_of: dt.date | None = None, write_quarantine: 
     once its own work has succeeded.
     """
     columns, date_format = effective_columns(data)
+    if write_quarantine:
+        check_output_path(data.quarantine_path, "data.quarantine_path", inputs=[data.source])
     raw = _read_source(data.source, columns, data)
     logger.info("read %s rows from %s", f"{len(raw):,}", data.source)
     validated = validate_transactions(

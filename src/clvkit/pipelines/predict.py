@@ -13,11 +13,17 @@ import pandas as pd
 
 from clvkit import schemas
 from clvkit.config.models import ClvkitConfig, ColumnMapping, DataConfig, ValidationPolicies
+from clvkit.data.score_checks import check_scores
 from clvkit.exceptions import UserInputError
 from clvkit.features.builder import FeatureBuilder
 from clvkit.io import tracking
-from clvkit.data.score_checks import check_scores
-from clvkit.io.files import check_input_path, check_output_path, read_header, read_table, write_table
+from clvkit.io.files import (
+    check_input_path,
+    check_output_path,
+    read_header,
+    read_table,
+    write_table,
+)
 from clvkit.io.scorer_model import signature_frame, to_scorer_input
 from clvkit.models.customer_value import retention_list
 from clvkit.pipelines.features import customer_table

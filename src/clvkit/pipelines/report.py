@@ -13,7 +13,7 @@ from clvkit.evaluation import registry
 from clvkit.evaluation.report import render_html_report
 from clvkit.exceptions import UserInputError
 from clvkit.io import tracking
-from clvkit.pipelines.metric_names import internal_metrics
+from clvkit.io.metric_names import internal_metrics
 
 #: Metric rows of the report, in the metric registry's order.
 VALUE_SUFFIXES = registry.group_keys(registry.VALUE)

@@ -35,19 +35,19 @@ from clvkit import __version__, schemas
 from clvkit.config.loading import config_hash, config_to_yaml, flatten_config
 from clvkit.config.models import ClvkitConfig
 from clvkit.io import tracking
-from clvkit.io.scorer_model import (
-    installed_versions,
-    save_scorer_state,
-    scorer_signature,
-    signature_frame,
-)
-from clvkit.pipelines.metric_names import (  # noqa: F401  (re-exported)
+from clvkit.io.metric_names import (  # noqa: F401  (re-exported)
     KEY_METRICS,
     METRIC_GROUPS,
     grouped_metrics,
     internal_metrics,
     internal_name,
     metric_key,
+)
+from clvkit.io.scorer_model import (
+    installed_versions,
+    save_scorer_state,
+    scorer_signature,
+    signature_frame,
 )
 from clvkit.pipelines.report import render_run_report
 

@@ -15,7 +15,7 @@ from clvkit.config.models import ClvkitConfig
 from clvkit.constants import DAYS_PER_MONTH
 from clvkit.data.timeframe import TimeFrame, resolve_time_frame
 from clvkit.exceptions import UserInputError
-from clvkit.io import tracking
+from clvkit.io.artifact import DataFingerprint, fingerprint
 from clvkit.models.blend import describe_weights
 from clvkit.models.scorer import ClvScorer
 from clvkit.pipelines.evaluate import HoldoutEvaluation, evaluate_recipe, evaluation_origins
@@ -23,7 +23,6 @@ from clvkit.pipelines.figures import evaluation_figures
 from clvkit.pipelines.fitting import StageModels, fit_stage, scorer_for
 from clvkit.pipelines.ingest import ingest
 from clvkit.pipelines.progress import stages
-from clvkit.pipelines.run_logging import log_training, training_run
 
 __all__ = ["TrainResult", "TrainingOutcome", "fit_and_evaluate", "log_training", "train"]
 
@@ -31,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: Artifact of a training run holding its resolved config (what the champion gate re-runs).
 RESOLVED_CONFIG_ARTIFACT = "config/resolved.yaml"
+#: Primary metric of a count-only run without a value per purchase.
+COUNT_ONLY_PRIMARY_METRIC = "purchases_mae"
 #: Stages reported by the progress bar of fit_and_evaluate.
 TRAINING_STAGES = 5
 
@@ -66,7 +67,7 @@ class TrainingOutcome:
 
     frame: TimeFrame
     reconciliation: dict[str, Any]
-    fingerprint: tracking.DataFingerprint
+    fingerprint: DataFingerprint
     cal_stage: StageModels
     served: StageModels
     scorer: ClvScorer
@@ -90,6 +91,8 @@ class TrainingOutcome:
             if self.transactions is None:
                 return None
             try:
+                from clvkit.io import tracking
+
                 raw = tracking.load_run_yaml(champion_run_id, RESOLVED_CONFIG_ARTIFACT)
                 champion = config_from_dict(raw, source=f"champion run {champion_run_id}")
                 champion = champion.model_copy(update={"data": config.data, "evaluation": config.evaluation})
@@ -106,8 +109,24 @@ class TrainingOutcome:
         return reevaluate
 
 
+def effective_config(config: ClvkitConfig) -> ClvkitConfig:
+    """The config a run uses: a count-only log without clv.value_per_purchase has no CLV metric to rank
+    versions by, so a ``clv_*`` primary metric becomes ``purchases_mae`` (lower is better), logged."""
+    columns = config.data.columns
+    count_only = columns.amount is None and not (columns.quantity and columns.unit_price)
+    primary = config.evaluation.primary_metric
+    if count_only and config.clv.value_per_purchase is None and primary.startswith("clv_"):
+        logger.warning("count-only log without clv.value_per_purchase: no CLV, so evaluation.primary_metric "
+                       "%s is replaced by purchases_mae (lower is better)", primary)
+        evaluation = config.evaluation.model_copy(
+            update={"primary_metric": COUNT_ONLY_PRIMARY_METRIC, "primary_metric_higher_is_better": False})
+        return config.model_copy(update={"evaluation": evaluation})
+    return config
+
+
 def fit_and_evaluate(config: ClvkitConfig) -> TrainingOutcome:
-    """Ingest, fit on calibration, evaluate on the holdout, refit for serving (no MLflow)."""
+    """Ingest, evaluate the recipe at origins inside the history, fit the served recipe (no MLflow)."""
+    config = effective_config(config)
     with stages(TRAINING_STAGES, "training") as step:
         return _fit_and_evaluate(config, step)
 
@@ -138,7 +157,7 @@ def _fit_and_evaluate(config: ClvkitConfig, step: Callable[[str], None]) -> Trai
     logger.info("served CLV: %s (%s)", evaluation.chosen_clv_source, served.clv_reason)
     step("drawing the evaluation plots")
     figures = evaluation_figures(evaluation, transactions, frame, scorer, served.table)
-    return TrainingOutcome(frame, ingested.validated.report.to_dict(), tracking.fingerprint(transactions),
+    return TrainingOutcome(frame, ingested.validated.report.to_dict(), fingerprint(transactions),
                            evaluation.latest.stage, served, scorer, evaluation, figures, refit, transactions)
 
 
@@ -173,9 +192,21 @@ def train(config: ClvkitConfig, config_path: str | None = None) -> TrainResult:
         from clvkit.pipelines.spark_train import train_spark
 
         return train_spark(config, config_path)
+    from clvkit.io import tracking
+    from clvkit.pipelines.run_logging import training_run
+
     tracking.configure_tracking()
+    config = effective_config(config)
     with training_run(config):
         return log_training(config, config_path, fit_and_evaluate(config))
+
+
+def log_training(config: ClvkitConfig, config_path: str | None, outcome: TrainingOutcome) -> TrainResult:
+    """Log a training outcome as one MLflow run and register its scorer (MLflow imported here, not
+    at module import: ``fit_and_evaluate`` and the Python API's ``fit`` run without it)."""
+    from clvkit.pipelines.run_logging import log_training as log_outcome
+
+    return log_outcome(config, config_path, outcome)
 
 
 def build_scorer(stage: StageModels, config: ClvkitConfig, clv_source: str | None = None) -> ClvScorer:

@@ -1,9 +1,11 @@
 """Names under which metrics are logged to MLflow, and back (no MLflow needed).
 
 Metric names are grouped at logging time with a prefix the MLflow UI groups charts by
-(:data:`METRIC_GROUPS`, e.g. ``baseline/hist_gini_norm``); a few key metrics (:data:`KEY_METRICS`
-and the primary metric) keep their plain names so the UI shows them apart. Code keeps the plain
-names; :func:`internal_metrics` maps a run's logged names back.
+(:data:`METRIC_GROUPS`, e.g. ``baseline/hist_gini_norm``). A few key metrics (:data:`KEY_METRICS`
+and the primary metric) go to the group ``Key`` (``Key/clv_gini_norm``): the UI orders chart
+sections by name, upper case first, so they are the first section a user sees (plain names would
+land in the last section, "Model metrics"). Code keeps the plain names; :func:`internal_metrics`
+maps a run's logged names back (names logged before grouping pass through).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import math
 import re
 from collections.abc import Mapping
 
-#: Metrics logged under their plain names (with the primary metric): the UI shows them first.
+#: Group of the key metrics: sorts before the lower-case groups in the MLflow UI.
+KEY_GROUP = "Key"
+#: Metrics logged as ``Key/<name>`` (with the primary metric): the UI shows them first.
 KEY_METRICS = (
     "clv_gini_norm", "clv_spearman", "clv_top20_capture", "baseline_hist_gini_norm", "churn_pr_auc",
     "baseline_palive_churn_pr_auc", "baseline_recency_churn_pr_auc", "purchases_mae",
@@ -30,13 +34,15 @@ METRIC_GROUPS: tuple[tuple[str, str, str], ...] = (
     (r"^churn_", "churn", "churn_"),
     (r"", "holdout", ""),
 )
-_DROPPED_PREFIX = {group: dropped for _, group, dropped in METRIC_GROUPS}
+_DROPPED_PREFIX = {group: dropped for _, group, dropped in METRIC_GROUPS} | {KEY_GROUP: ""}
 
 
 def metric_key(name: str, key_metrics: tuple[str, ...] = KEY_METRICS) -> str:
-    """The name a metric is logged under: plain for key metrics, else ``<group>/<name>``."""
-    if name in key_metrics or "/" in name:
+    """The name a metric is logged under: ``Key/<name>`` for key metrics, else ``<group>/<name>``."""
+    if "/" in name:
         return name
+    if name in key_metrics:
+        return f"{KEY_GROUP}/{name}"
     for pattern, group, dropped in METRIC_GROUPS:
         if re.match(pattern, name):
             return f"{group}/{name[len(dropped):]}"
@@ -52,7 +58,7 @@ def internal_name(logged: str) -> str:
 
 
 def internal_metrics(logged: Mapping[str, float]) -> dict[str, float]:
-    """A run's metrics under the names used in code."""
+    """A run's metrics under the names used in code (``Key/clv_gini_norm`` is ``clv_gini_norm``)."""
     return {internal_name(k): v for k, v in logged.items()}
 
 

@@ -1,0 +1,199 @@
+"""Benchmark: the pandas engine vs the Spark engine (local mode) on 1M, 10M (and 30M) rows.
+
+Usage::
+
+    python bench/bench_spark.py [--rows 1_000_000 10_000_000] [--customers-per-row 0.1]
+                                [--spark-master local[2]] [--driver-memory 6g]
+
+Seeded synthetic transactions (``bench_features.make_transactions``: string ids, shuffled rows,
+2 % returns) are written once to Parquet; then each engine runs in a fresh process (so that
+its peak RSS is its own) and times
+
+* validation (read Parquet, every policy, reconciliation; Spark: quarantine written as Parquet),
+* the BTYD summary as of the last day,
+* the BG/NBD + Gamma-Gamma fits (pandas: per customer; Spark: on the collapsed distinct rows
+  with counts, built by Spark).
+
+Peak RSS is that of the Python driver process (``ru_maxrss``); in Spark local mode the
+executors live in the JVM, a separate process, whose peak is reported beside it.
+Writes the ``spark`` section of ``bench/RESULTS.md``. Not a pytest test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import machine_description, write_section
+
+CUTOFF = "2023-12-31"
+
+
+def _rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _jvm_peak_gib() -> float | None:
+    """Peak RSS (VmHWM) of this process's Java children, in GiB (None when none)."""
+    import os
+
+    peak = None
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"java" not in cmd or f"PPid:\t{os.getpid()}\n" not in status:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                value = int(line.split()[1]) / 2**20
+                peak = value if peak is None else max(peak, value)
+    return peak
+
+
+def worker(engine: str, path: str, master: str, driver_memory: str) -> dict[str, Any]:
+    """Run one engine on one file; return timings (s) and peaks (GiB)."""
+    from clvkit.config.models import ColumnMapping, DataConfig, ValidationPolicies
+    from clvkit.models.bgnbd import BetaGeoModel
+    from clvkit.models.gamma_gamma import GammaGammaModel
+
+    out: dict[str, Any] = {"engine": engine}
+    quarantine = str(Path(path).with_name(f"quarantine_{engine}.csv"))
+    data = DataConfig(source=path, columns=ColumnMapping(quantity="quantity"), time_unit="W",
+                      validation=ValidationPolicies(duplicate_rows="keep"), quarantine_path=quarantine)
+    start = time.perf_counter()
+    if engine == "pandas":
+        from clvkit.features.btyd import summary
+        from clvkit.pipelines.ingest import ingest
+
+        validated = ingest(data).validated
+        out["validate_s"] = time.perf_counter() - start
+        out["rows_used"] = validated.report.rows_used
+        t = time.perf_counter()
+        table = summary(validated.transactions, CUTOFF, "W")
+        out["summary_s"] = time.perf_counter() - t
+        out["customers"] = len(table)
+        t = time.perf_counter()
+        bg = BetaGeoModel().fit(table)
+        gg = GammaGammaModel().fit(table)
+        out["fit_s"] = time.perf_counter() - t
+        out["fit_rows"] = len(table)
+    else:
+        from clvkit.features.spark_engine import COUNT, collapsed_summary, summary_spark
+        from clvkit.io.spark import spark_session
+        from clvkit.pipelines.spark_ingest import ingest_spark
+
+        spark = spark_session(master, {"spark.driver.memory": driver_memory})
+        spark.sparkContext.setLogLevel("ERROR")
+        out["session_s"] = time.perf_counter() - start
+        t = time.perf_counter()
+        validated = ingest_spark(data, spark).validated
+        out["validate_s"] = time.perf_counter() - t
+        out["rows_used"] = validated.report.rows_used
+        t = time.perf_counter()
+        table = summary_spark(validated.transactions, CUTOFF, "W").persist()
+        out["customers"] = table.count()
+        out["summary_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        rows = collapsed_summary(table).toPandas()
+        spend = collapsed_summary(table, ("frequency", "monetary_value")).toPandas()
+        bg = BetaGeoModel().fit(rows, sample_weight=rows[COUNT].to_numpy())
+        gg = GammaGammaModel().fit(spend, sample_weight=spend[COUNT].to_numpy())
+        out["fit_s"] = time.perf_counter() - t
+        out["fit_rows"] = len(rows)
+        out["jvm_peak_gib"] = _jvm_peak_gib()
+    out["total_s"] = time.perf_counter() - start
+    out["bgnbd"] = bg.params_
+    out["gamma_gamma"] = gg.params_
+    out["driver_peak_gib"] = _rss_gib()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--customers-per-row", type=float, default=0.1)
+    parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "PATH"))
+    parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing it.")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], args.worker[1], args.spark_master, args.driver_memory),
+                         default=float))
+        return
+    from bench_features import make_transactions
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="clvkit-bench-spark-") as tmp:
+        for n_rows in args.rows:
+            path = Path(tmp) / f"tx_{n_rows}.parquet"
+            tx = make_transactions(n_rows, int(n_rows * args.customers_per_row), args.seed)
+            tx.to_parquet(path, index=False)
+            del tx
+            for engine in ("pandas", "spark"):
+                cmd = [sys.executable, __file__, "--worker", engine, str(path),
+                       "--spark-master", args.spark_master, "--driver-memory", args.driver_memory]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    print(done.stderr[-3000:], file=sys.stderr)
+                    raise SystemExit(f"{engine} on {n_rows:,} rows failed")
+                result = json.loads(done.stdout.strip().splitlines()[-1]) | {"rows": n_rows}
+                print(json.dumps(result), flush=True)
+                results.append(result)
+    section = render(results, args)
+    if args.no_write:
+        print(section)
+    else:
+        write_section("spark", section)
+
+
+def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    lines = [
+        "## Spark engine vs pandas engine (`bench/bench_spark.py`)",
+        "",
+        f"Synthetic transactions (`bench_features.make_transactions`, seed {args.seed}, "
+        f"{args.customers_per_row:g} customers per row, string ids, 2 % returns) in one Parquet file; "
+        f"each engine in a fresh process; Spark `{args.spark_master}` with `spark.driver.memory` "
+        f"{args.driver_memory}. Validation = read + every policy + reconciliation (+ quarantine); "
+        "summary as of the last day; fit = BG/NBD + Gamma-Gamma (pandas per customer, Spark on the "
+        "collapsed distinct rows with counts). Driver peak = the Python process's peak RSS; the JVM "
+        "(executors in local mode) is a separate process.",
+        "",
+        "| rows | engine | customers | validate s | summary s | fit s (rows fitted) | total s | Python driver peak GiB | JVM peak GiB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        jvm = f"{r['jvm_peak_gib']:.2f}" if r.get("jvm_peak_gib") else ""
+        lines.append(
+            f"| {r['rows']:,} | {r['engine']} | {r['customers']:,} | {r['validate_s']:.1f} | {r['summary_s']:.1f} | "
+            f"{r['fit_s']:.1f} ({r['fit_rows']:,}) | {r['total_s']:.1f} | {r['driver_peak_gib']:.2f} | {jvm} |")
+    by = {(r["engine"], r["rows"]): r for r in results}
+    small, large = min(args.rows), max(args.rows)
+    if ("spark", small) in by and ("spark", large) in by and large > small:
+        ratio = by[("spark", large)]["driver_peak_gib"] / by[("spark", small)]["driver_peak_gib"]
+        lines += ["", f"Spark engine: Python driver peak at {large:,} rows = {ratio:.2f}x the peak at {small:,} rows "
+                  f"(time {by[('spark', large)]['total_s'] / by[('spark', small)]['total_s']:.1f}x for "
+                  f"{large / small:.0f}x the rows)."]
+    if ("pandas", small) in by and ("pandas", large) in by and large > small:
+        ratio = by[("pandas", large)]["driver_peak_gib"] / by[("pandas", small)]["driver_peak_gib"]
+        lines.append(f"pandas engine: peak at {large:,} rows = {ratio:.2f}x the peak at {small:,} rows.")
+    lines += ["", f"Machine: {machine_description()} (shared with other jobs while measured)."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
