@@ -2,12 +2,12 @@
 
 Usage::
 
-    python bench/bench_spark.py [--rows 1_000_000 10_000_000] [--customers-per-row 0.1]
-                                [--spark-master local[2]] [--driver-memory 6g]
+    python bench/bench_spark.py [--rows 1_000_000 10_000_000] [--spark-master local[2]]
+                                [--driver-memory 6g]
 
-Seeded synthetic transactions (``bench_features.make_transactions``: string ids, shuffled rows,
-2 % returns) are written once to Parquet; then each engine runs in a fresh process (so that
-its peak RSS is its own) and times
+Seeded transactions simulated from BG/NBD + Gamma-Gamma (``clvkit.data.simulate``, CDNOW
+parameters, about 2.8 rows per customer, string ids) are written once to Parquet; then each
+engine runs in a fresh process (so that its peak RSS is its own) and times
 
 * validation (read Parquet, every policy, reconciliation; Spark: quarantine written as Parquet),
 * the BTYD summary as of the last day,
@@ -34,7 +34,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import machine_description, write_section
 
-CUTOFF = "2023-12-31"
+#: Simulated rows per customer with the default (CDNOW) parameters, to size the simulations.
+ROWS_PER_CUSTOMER = 2.76
 
 
 def _rss_gib() -> float:
@@ -63,7 +64,7 @@ def _jvm_peak_gib() -> float | None:
     return peak
 
 
-def worker(engine: str, path: str, master: str, driver_memory: str) -> dict[str, Any]:
+def worker(engine: str, path: str, cutoff: str, master: str, driver_memory: str) -> dict[str, Any]:
     """Run one engine on one file; return timings (s) and peaks (GiB)."""
     from clvkit.config.models import ColumnMapping, DataConfig, ValidationPolicies
     from clvkit.models.bgnbd import BetaGeoModel
@@ -71,7 +72,7 @@ def worker(engine: str, path: str, master: str, driver_memory: str) -> dict[str,
 
     out: dict[str, Any] = {"engine": engine}
     quarantine = str(Path(path).with_name(f"quarantine_{engine}.csv"))
-    data = DataConfig(source=path, columns=ColumnMapping(quantity="quantity"), time_unit="W",
+    data = DataConfig(source=path, columns=ColumnMapping(), time_unit="W",
                       validation=ValidationPolicies(duplicate_rows="keep"), quarantine_path=quarantine)
     start = time.perf_counter()
     if engine == "pandas":
@@ -82,7 +83,7 @@ def worker(engine: str, path: str, master: str, driver_memory: str) -> dict[str,
         out["validate_s"] = time.perf_counter() - start
         out["rows_used"] = validated.report.rows_used
         t = time.perf_counter()
-        table = summary(validated.transactions, CUTOFF, "W")
+        table = summary(validated.transactions, cutoff, "W")
         out["summary_s"] = time.perf_counter() - t
         out["customers"] = len(table)
         t = time.perf_counter()
@@ -103,7 +104,7 @@ def worker(engine: str, path: str, master: str, driver_memory: str) -> dict[str,
         out["validate_s"] = time.perf_counter() - t
         out["rows_used"] = validated.report.rows_used
         t = time.perf_counter()
-        table = summary_spark(validated.transactions, CUTOFF, "W").persist()
+        table = summary_spark(validated.transactions, cutoff, "W").persist()
         out["customers"] = table.count()
         out["summary_s"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -124,34 +125,33 @@ def worker(engine: str, path: str, master: str, driver_memory: str) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--customers-per-row", type=float, default=0.1)
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "PATH"))
+    parser.add_argument("--worker", nargs=3, metavar=("ENGINE", "PATH", "CUTOFF"))
     parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing it.")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], args.worker[1], args.spark_master, args.driver_memory),
-                         default=float))
+        print(json.dumps(worker(*args.worker, args.spark_master, args.driver_memory), default=float))
         return
-    from bench_features import make_transactions
+    from clvkit.data.simulate import simulate_transactions
 
     results = []
     with tempfile.TemporaryDirectory(prefix="clvkit-bench-spark-") as tmp:
         for n_rows in args.rows:
             path = Path(tmp) / f"tx_{n_rows}.parquet"
-            tx = make_transactions(n_rows, int(n_rows * args.customers_per_row), args.seed)
+            tx = simulate_transactions(int(n_rows / ROWS_PER_CUSTOMER), seed=args.seed).transactions
             tx.to_parquet(path, index=False)
+            cutoff, n_actual = str(tx["timestamp"].max().date()), len(tx)
             del tx
             for engine in ("pandas", "spark"):
-                cmd = [sys.executable, __file__, "--worker", engine, str(path),
+                cmd = [sys.executable, __file__, "--worker", engine, str(path), cutoff,
                        "--spark-master", args.spark_master, "--driver-memory", args.driver_memory]
                 done = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 if done.returncode != 0:
                     print(done.stderr[-3000:], file=sys.stderr)
                     raise SystemExit(f"{engine} on {n_rows:,} rows failed")
-                result = json.loads(done.stdout.strip().splitlines()[-1]) | {"rows": n_rows}
+                result = json.loads(done.stdout.strip().splitlines()[-1]) | {"rows": n_actual, "target": n_rows}
                 print(json.dumps(result), flush=True)
                 results.append(result)
     section = render(results, args)
@@ -165,8 +165,8 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         "## Spark engine vs pandas engine (`bench/bench_spark.py`)",
         "",
-        f"Synthetic transactions (`bench_features.make_transactions`, seed {args.seed}, "
-        f"{args.customers_per_row:g} customers per row, string ids, 2 % returns) in one Parquet file; "
+        f"Transactions simulated from BG/NBD + Gamma-Gamma (`clvkit.data.simulate`, CDNOW parameters, "
+        f"seed {args.seed}, string ids) in one Parquet file; "
         f"each engine in a fresh process; Spark `{args.spark_master}` with `spark.driver.memory` "
         f"{args.driver_memory}. Validation = read + every policy + reconciliation (+ quarantine); "
         "summary as of the last day; fit = BG/NBD + Gamma-Gamma (pandas per customer, Spark on the "
@@ -181,7 +181,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         lines.append(
             f"| {r['rows']:,} | {r['engine']} | {r['customers']:,} | {r['validate_s']:.1f} | {r['summary_s']:.1f} | "
             f"{r['fit_s']:.1f} ({r['fit_rows']:,}) | {r['total_s']:.1f} | {r['driver_peak_gib']:.2f} | {jvm} |")
-    by = {(r["engine"], r["rows"]): r for r in results}
+    by = {(r["engine"], r["target"]): r for r in results}
     small, large = min(args.rows), max(args.rows)
     if ("spark", small) in by and ("spark", large) in by and large > small:
         ratio = by[("spark", large)]["driver_peak_gib"] / by[("spark", small)]["driver_peak_gib"]

@@ -34,3 +34,14 @@ def test_future_dated_rows_do_not_move_the_prediction(trained_home: MlflowHome, 
     quarantine = pd.read_csv(tmp_path / "future_scores.quarantine.csv")
     assert quarantine["reason"].tolist() == ["after_as_of"] * 10
     assert not (tmp_path / "clean_scores.quarantine.csv").exists()
+
+
+def test_features_refuses_to_overwrite_its_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11.1 for `clvkit features`: the output path equal to data.source is refused before any work."""
+    source = tmp_path / "tx.csv"
+    source.write_text("customer_id,timestamp,amount\na,2024-01-01,1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["features", "-o", "tx.csv", "--set", "data.source=tx.csv"])
+    assert result.exit_code == 2
+    assert "--output 'tx.csv' is the input file 'tx.csv': writing it would destroy the input" in result.output
+    assert source.read_text(encoding="utf-8") == "customer_id,timestamp,amount\na,2024-01-01,1\n"

@@ -29,9 +29,10 @@ START = dt.datetime(2021, 1, 4)
 
 @st.composite
 def small_logs(draw: st.DrawFn) -> tuple[DataShape, dict[str, object]]:
-    ids = draw(st.lists(st.sampled_from(IDS), min_size=1, max_size=len(IDS), unique=True))
-    span_days = draw(st.sampled_from([0, 60, 300, 450, 700, 700]))  # mostly long enough to reach the models
-    n_rows = draw(st.integers(min_value=1, max_value=150))
+    # Hypothesis favours the first choices and small values: the first ones reach the models.
+    ids = draw(st.lists(st.sampled_from(IDS), min_size=4, max_size=len(IDS), unique=True))
+    span_days = draw(st.sampled_from([700, 450, 300, 60, 0]))
+    n_rows = draw(st.integers(min_value=20, max_value=150))
     rows = []
     for _ in range(n_rows):
         day = draw(st.integers(min_value=0, max_value=span_days))
@@ -47,9 +48,9 @@ def small_logs(draw: st.DrawFn) -> tuple[DataShape, dict[str, object]]:
         raw = raw.drop(columns=["spend"])
     shape = DataShape("random", "hypothesis log", raw, columns,
                       {"validation": {"duplicate_rows": draw(st.sampled_from(["keep", "quarantine"]))}})
-    penalizer = draw(st.sampled_from([0.0, 0.001, 0.1]))
+    penalizer = draw(st.sampled_from([0.01, 0.0, 0.1]))
     return shape, {
-        "churn.window_days": draw(st.sampled_from([14, 30, 90])),
+        "churn.window_days": draw(st.sampled_from([30, 90, 14])),
         "models.bgnbd.penalizer": penalizer,
         "models.gamma_gamma.penalizer": penalizer,
         "models.refit_on_full_history": draw(st.booleans()),

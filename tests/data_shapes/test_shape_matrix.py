@@ -17,7 +17,13 @@ import pytest
 
 from clvkit import schemas
 from clvkit.data.shapes import DataShape, make_shape
-from tests.data_shapes.conftest import SETTING_PATTERN, ShapeHome, check_scores, describe, train_json
+from tests.data_shapes.conftest import (
+    SETTING_PATTERN,
+    ShapeHome,
+    check_scores,
+    describe,
+    train_json,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ CASES = [
     Case("returns_heavy", variant="penalizer_0.001", settings={"models.bgnbd.penalizer": 0.001}),  # issue 8's 2nd log
     Case("count_only"),
     Case("count_only", variant="value_per_purchase", settings={"clv.value_per_purchase": 25.0}),
+    Case("count_only", variant="penalized", settings=PENALIZED),  # reaches the evaluation plots with no spend
     Case("tiny"),
     Case("few_customers", exit_codes=(0, 2), message=r"\b8 customers"),
     Case("few_customers", variant="penalized", settings=PENALIZED),  # reaches evaluation with < 10 customers

@@ -231,11 +231,14 @@ def test_scikit_learn_contract(fitted: ChurnClassifier, split) -> None:
     assert "max_depth" in repr(ChurnClassifier(max_depth=3))
 
 
-def test_default_uses_every_core() -> None:
+def test_default_uses_every_core_except_on_small_training_sets() -> None:
     import os
 
-    from clvkit.models._xgboost import threads
+    from clvkit.models._xgboost import ROWS_PER_THREAD, threads
 
+    cores = os.cpu_count() or 1
     assert ChurnClassifier().n_jobs is None
-    assert threads(None) == threads(-1) == (os.cpu_count() or 1)
-    assert threads(3) == 3
+    assert threads(None) == threads(-1) == threads(-1, 10) == cores  # predictions, or asked for
+    assert threads(None, 1_000) == 1  # a small training set: one thread
+    assert threads(None, 10 * cores * ROWS_PER_THREAD) == cores
+    assert threads(3, 10) == 3

@@ -37,7 +37,8 @@ def cdnow_nine_months() -> dict:
     from clvkit.pipelines.evaluate import evaluate_origin
 
     config = load_config(str(ROOT / "configs/cdnow.yaml"), [
-        "data.observation_end=1997-09-30", "data.calibration_end=1997-06-30", "clv.horizon_months=9"])
+        "data.observation_end=1997-09-30", "data.calibration_end=1997-06-30", "clv.horizon_months=9",
+        "models.purchase.model=auto"])
     transactions = _cdnow_transactions()
     start = time.perf_counter()
     result = evaluate_origin(transactions, dt.date(1997, 9, 30), dt.date(1998, 6, 30), dt.date(1997, 1, 1), config)
@@ -51,14 +52,16 @@ def test_cdnow_nine_months_served_clv_beats_historical_spend_and_rfm(cdnow_nine_
     for suffix in ("gini_norm", "spearman", "top20_capture"):
         for baseline in VALUE_BASELINES:
             assert m[f"clv_{suffix}"] > m[f"{baseline}_{suffix}"], (suffix, baseline)
-    # measured: Gini 0.7193 vs 0.6977 / 0.7075, Spearman 0.4337 vs 0.3975 / 0.4212
-    assert m["clv_gini_norm"] == pytest.approx(0.719, abs=0.01)
-    # aggregate accuracy of the served CLV's holdout total (measured -11.3 %; the target is +-10 %)
+    # measured: Gini 0.7227 vs 0.6977 / 0.7075, Spearman 0.4489 vs 0.3975 / 0.4212, top-20 % 0.6915 vs 0.6646 / 0.6889
+    assert m["clv_gini_norm"] == pytest.approx(0.7227, abs=0.01)
+    # aggregate accuracy of the served CLV's holdout total: within +-10 % (measured +1.7 %; BTYD alone -16 %)
     total = 100 * (m["clv_holdout_total_predicted"] / m["clv_holdout_total_actual"] - 1)
     assert total == pytest.approx(m["clv_aggregate_error_pct"], abs=1e-6)
-    assert abs(m["clv_aggregate_error_pct"]) < 12.0
-    assert m["clv_aggregate_error_pct"] > m["clv_btyd_aggregate_error_pct"]  # BTYD alone: -17 %
-    assert cdnow_nine_months["seconds"] < 120
+    assert abs(m["clv_aggregate_error_pct"]) <= 10.0
+    assert abs(m["clv_aggregate_error_pct"]) < abs(m["clv_btyd_aggregate_error_pct"])
+    # auto chose the purchase model on the inner window (Pareto/NBD here), never on this holdout
+    assert cdnow_nine_months["stage"].purchase_reason.startswith("auto: lowest purchase MAE on the inner window")
+    assert cdnow_nine_months["seconds"] < 300  # about 30 s of CPU; generous for a shared machine
 
 
 def test_cdnow_nine_months_churn_against_honest_baselines(cdnow_nine_months: dict) -> None:
@@ -152,6 +155,14 @@ def test_backtest_logs_nested_runs_with_mean_and_spread(fhl_home: MlflowHome) ->
     gini = children["metrics.Key/clv_gini_norm"]
     assert parent["metrics.Key/clv_gini_norm_mean"] == pytest.approx(gini.mean())
     assert parent["metrics.Key/clv_gini_norm_std"] == pytest.approx(gini.std())
+    parent_metrics = {k: v for k, v in parent.items() if k.startswith("metrics.") and pd.notna(v)}
+    assert len(parent_metrics) > 20 and all(np.isfinite(float(v)) for v in parent_metrics.values())
+    suffixes = {k.rsplit("_", 1)[1] for k in parent_metrics}
+    assert suffixes == {"mean", "std"}  # the mean and spread of every metric, nothing NaN
+    client = mlflow.tracking.MlflowClient(fhl_home.env["MLFLOW_TRACKING_URI"])
+    plots = {a.path for a in client.list_artifacts(parent["run_id"], "plots")}
+    assert {"plots/backtest_clv_gini_norm.png", "plots/backtest_churn_pr_auc.png"} <= plots
+    assert "| clv_gini_norm |" in parent["tags.mlflow.note.content"]
 
 
 def test_compare_on_a_trained_home_and_unknown_experiment(fhl_home: MlflowHome) -> None:

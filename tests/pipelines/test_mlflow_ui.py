@@ -23,7 +23,7 @@ import mlflow
 import pytest
 import requests
 
-from tests.pipelines.conftest import ROOT, MlflowHome
+from tests.pipelines.conftest import CLVKIT, COMMAND_TIMEOUT_S, ROOT, MlflowHome
 
 pytestmark = pytest.mark.slow
 
@@ -75,15 +75,30 @@ def ui(fhl_home: MlflowHome) -> Iterator[str]:
             raise AssertionError("mlflow server did not start")
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
             process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        try:  # mlflow server's job consumers (huey) may outlive SIGTERM
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def two_runs(fhl_home: MlflowHome) -> tuple[str, list[dict]]:
-    """The home's first training run and a second one with another horizon."""
-    second = fhl_home.train_json("configs/cdnow_fhl2005.yaml", "clv.horizon_months=6")
+    """The home's first training run and a second one with another horizon, trained as a script does:
+    ``clvkit train --json | python -c 'import json,sys; json.load(sys.stdin)'`` (not quiet)."""
+    config = ROOT / "configs/cdnow_fhl2005.yaml"
+    script = (f"{CLVKIT} train --config {config} --set clv.horizon_months=6 --json"
+              f" | {sys.executable} -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))'")
+    piped = subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=fhl_home.path, env=fhl_home.env,
+                           capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False)
+    assert piped.returncode == 0, piped.stderr[-3000:]
+    second = json.loads(piped.stdout)
+    assert "registered clvkit-cdnow-fhl2005 v" in piped.stderr  # the human summary went to stderr
     first = fhl_home.first_run  # type: ignore[attr-defined]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", fhl_home.env["MLFLOW_TRACKING_URI"])

@@ -131,10 +131,21 @@ def loglik_rows(params, x, tx, T, *, modified: bool) -> FloatArray:
 def objective(log_params: FloatArray, data: FitData, penalizer: float, *, modified: bool) -> tuple[float, FloatArray]:
     """Mean negative log-likelihood (+ lifetimes' L2 penalty) and its analytic gradient in log-params.
 
-    Terms that depend on x alone are evaluated once per distinct x, logs of alpha + T and
-    alpha + t_x once per distinct value.
+    With ``d = log(a/(b+x-1)) + (r+x) log((alpha+T)/(alpha+t_x))`` (the log-odds of having
+    dropped out) the per-row log-likelihood is ``head(x) - (r+x) log(alpha+T) + softplus(d)``
+    and ``w = expit(d)`` is the posterior probability of the dropped-out branch. Terms that
+    depend on x alone, or on T alone, are summed once per distinct value with precomputed
+    weights; only ``d``, ``expit`` and ``softplus`` are evaluated per row.
     """
     r, alpha, a, b = np.exp(log_params)
+    cache = data.cache
+    if "wx" not in cache:
+        cache["wx"] = data.w * data.x
+        cache["W_x"] = np.bincount(data.ix, weights=data.w, minlength=data.ux.size)
+        cache["W_T"] = np.bincount(data.iT, weights=data.w, minlength=data.uT.size)
+        cache["WX_T"] = np.bincount(data.iT, weights=cache["wx"], minlength=data.uT.size)
+    W_x, W_T, WX_T = cache["W_x"], cache["W_T"], cache["WX_T"]
+    n = data.total_weight
     ux, ix = data.ux, data.ix
     shift = 1.0 if modified else 0.0
     big_b = b + ux + shift  # second Beta argument of the posterior
@@ -147,28 +158,34 @@ def objective(log_params: FloatArray, data: FitData, penalizer: float, *, modifi
     else:
         drop_den = b + np.maximum(ux, 1.0) - 1.0
         drop_const = np.where(ux > 0, np.log(a) - np.log(drop_den), -np.inf)
-    gl = gammaln(r + ux)
-    dg = digamma(r + ux)
 
+    log_aT_u = np.log(alpha + data.uT)
+    log_atx_u = np.log(alpha + data.utx)
+    L = log_aT_u[data.iT] - log_atx_u[data.itx]  # log((alpha+T)/(alpha+t_x)) >= 0
     k = r + data.x
-    log_aT = np.log(alpha + data.uT)[data.iT]
-    log_atx = np.log(alpha + data.utx)[data.itx]
-    a3 = -k * log_aT
-    a4 = drop_const[ix] - k * log_atx
-    lse = np.logaddexp(a3, a4)
-    w4 = np.exp(a4 - lse)
-    w3 = 1.0 - w4
-    w = data.w
-    n = data.total_weight
-    log_alpha = np.log(alpha)
-    ll = gl[ix] - gammaln(r) + r * log_alpha + beta_term[ix] + lse
+    with np.errstate(invalid="ignore"):
+        d = drop_const[ix] + k * L
+    # expit and softplus from one exp (np.logaddexp is several times slower)
+    e = np.exp(-np.abs(d))
+    softplus = np.maximum(d, 0.0) + np.log1p(e)
+    ww4 = data.w * np.where(d >= 0.0, 1.0, e) / (1.0 + e)
+    inv_gap = 1.0 / (alpha + data.utx)[data.itx] - 1.0 / (alpha + data.uT)[data.iT]
 
-    d_r = dg[ix] - digamma(r) + log_alpha - w3 * log_aT - w4 * log_atx
-    d_alpha = r / alpha - k * (w3 / (alpha + data.T) + w4 / (alpha + data.tx))
-    d_a = d_beta_a[ix] + w4 / a
-    d_b = d_beta_b[ix] - w4 / drop_den[ix]
+    log_alpha = np.log(alpha)
+    sum_log_aT = float(np.dot(W_T, log_aT_u))
+    ll_total = (
+        float(np.dot(W_x, gammaln(r + ux) + beta_term)) - n * gammaln(r) + n * r * log_alpha
+        - (r * sum_log_aT + float(np.dot(WX_T, log_aT_u))) + float(np.dot(data.w, softplus))
+    )
+    g_r = float(np.dot(W_x, digamma(r + ux))) - n * digamma(r) + n * log_alpha - sum_log_aT + float(np.dot(ww4, L))
+    g_alpha = (
+        n * r / alpha - float(np.dot(r * W_T + WX_T, 1.0 / (alpha + data.uT)))
+        - float(np.dot(ww4 * k, inv_gap))
+    )
+    sum_ww4_x = np.bincount(ix, weights=ww4, minlength=ux.size)
+    g_a = float(np.dot(W_x, d_beta_a)) + float(sum_ww4_x.sum()) / a
+    g_b = float(np.dot(W_x, d_beta_b)) - float(np.dot(sum_ww4_x, np.where(sum_ww4_x > 0, 1.0 / drop_den, 0.0)))
     theta = np.array([r, alpha, a, b])
-    grad_theta = np.array([np.dot(w, d_r), np.dot(w, d_alpha), np.dot(w, d_a), np.dot(w, d_b)])
-    value = -float(np.dot(w, ll)) / n + penalizer * float(np.sum(theta**2))
-    grad = -grad_theta / n * theta + 2.0 * penalizer * theta**2
+    value = -ll_total / n + penalizer * float(np.sum(theta**2))
+    grad = -np.array([g_r, g_alpha, g_a, g_b]) / n * theta + 2.0 * penalizer * theta**2
     return value, grad

@@ -146,8 +146,9 @@ def minimize_multistart(
     """Minimise from ``first_start`` and ``n_starts - 1`` seeded perturbations; polish the best.
 
     Starts are ``first_start + N(0, FIT_START_SCALE)`` in log-parameters (seeded by
-    ``random_state``). The best optimum is polished by up to ``FIT_NEWTON_STEPS`` Newton
-    steps while the Hessian is positive definite and the objective does not increase.
+    ``random_state``). The Hessian is computed once at the best optimum, which is then polished
+    by up to ``FIT_NEWTON_STEPS`` Newton steps with it while the Hessian is positive definite
+    and both the objective and the gradient norm decrease.
     """
     safe = _safe(objective)
     k = first_start.size
@@ -171,7 +172,7 @@ def _run_starts(safe: Objective, starts: list[FloatArray], bounds: list[tuple[fl
         x0 = np.clip(x0, [b[0] for b in bounds], [b[1] for b in bounds])
         res = minimize(
             safe, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-            options={"maxiter": FIT_MAX_ITERATIONS, "ftol": 1e-15, "gtol": 1e-12, "maxcor": 20},
+            options={"maxiter": FIT_MAX_ITERATIONS, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20},
         )
         results.append(res)
     return results
@@ -183,15 +184,15 @@ def _polish(
     value, grad = safe(x)
     hessian = numerical_hessian(safe, x)
     lower, upper = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+    # Newton polish with the Hessian computed once (the steps are tiny: it stays valid)
     for _ in range(FIT_NEWTON_STEPS):
         if not is_positive_definite(hessian) or np.linalg.norm(grad) == 0.0:
             break
         candidate = np.clip(x - np.linalg.solve(hessian, grad), lower, upper)
         new_value, new_grad = safe(candidate)
-        if not new_value <= value:
+        if not (new_value <= value and np.linalg.norm(new_grad) < np.linalg.norm(grad)):
             break
         x, value, grad = candidate, new_value, new_grad
-        hessian = numerical_hessian(safe, x)
     gradient_norm = float(np.linalg.norm(grad))
     positive = is_positive_definite(hessian)
     at_bound = bool(np.any((x <= lower + 1e-9) | (x >= upper - 1e-9)))

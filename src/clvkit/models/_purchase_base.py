@@ -68,6 +68,8 @@ class FitData:
         self.uT, self.iT = np.unique(T, return_inverse=True)
         self.utx, self.itx = np.unique(tx, return_inverse=True)
         self._pairs: dict[str, tuple[NDArray[np.intp], FloatArray, FloatArray]] = {}
+        #: per-model precomputations that do not depend on the parameters
+        self.cache: dict[str, Any] = {}
 
     def pairs(self, column: str) -> tuple[NDArray[np.intp], FloatArray, FloatArray]:
         """Codes and distinct values of (x, column) for ``column`` in {"tx", "T"} (cached)."""

@@ -23,15 +23,26 @@ from clvkit.exceptions import FeatureMismatchError, NotFittedError, UserInputErr
 #: Characters xgboost forbids in feature names.
 FORBIDDEN_NAME_CHARS: Final = ("[", "]", "<")
 
-#: ``n_jobs`` values meaning "every core" (scikit-learn's convention).
-ALL_CORES: Final = (None, -1)
+#: ``n_jobs`` meaning "every core" (scikit-learn's convention); ``None`` is every core too,
+#: except for small training sets (see :data:`ROWS_PER_THREAD`).
+ALL_CORES: Final = -1
+#: With ``n_jobs=None`` a training set gets one thread per this many rows (at least one, at most
+#: every core): on small data OpenMP start-up and spin-waiting cost more than the threads save
+#: (1,000 customers x 4 features on this 2-core machine: 0.45 s CPU with 1 thread, 4.5 s with 2).
+ROWS_PER_THREAD: Final = 50_000
 
 FloatArray = NDArray[np.float64]
 
 
-def threads(n_jobs: int | None) -> int:
-    """Booster thread count: ``n_jobs``, or every core for ``None``/``-1``."""
-    return (os.cpu_count() or 1) if n_jobs in ALL_CORES else int(n_jobs)
+def threads(n_jobs: int | None, n_rows: int | None = None) -> int:
+    """Booster thread count: ``n_jobs``; every core for ``-1``, and for ``None`` unless ``n_rows``
+    (a training set's size) is small: then one thread per :data:`ROWS_PER_THREAD` rows."""
+    cores = os.cpu_count() or 1
+    if n_jobs == ALL_CORES or (n_jobs is None and n_rows is None):
+        return cores
+    if n_jobs is None:
+        return max(1, min(cores, int(n_rows or 0) // ROWS_PER_THREAD))
+    return int(n_jobs)
 
 
 def check_n_jobs(model: Any) -> None:

@@ -90,7 +90,8 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
     random_state : int
         Seed of the split and the booster.
     n_jobs : int or None
-        Booster threads; ``None`` (default) or ``-1`` uses every core.
+        Booster threads; ``-1`` every core; ``None`` (default) every core, or fewer for a small
+        training set (one per ``ROWS_PER_THREAD`` rows), where threads cost more than they save.
 
     Attributes
     ----------
@@ -200,7 +201,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             eval_metric="logloss",
             objective="binary:logistic",
             tree_method="hist",
-            n_jobs=threads(self.n_jobs),
+            n_jobs=threads(self.n_jobs, train_idx.size),
             random_state=self.random_state,
         )
         classifier.fit(

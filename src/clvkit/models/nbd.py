@@ -51,15 +51,23 @@ class NBDModel(PurchaseModelBase):
     @staticmethod
     def _objective(log_params: FloatArray, data: FitData, penalizer: float) -> tuple[float, FloatArray]:
         r, alpha = np.exp(log_params)
-        x, T, w = data.x, data.T, data.w
-        log_aT = np.log(alpha + data.uT)[data.iT]
-        ll = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * log_aT
-        d_r = digamma(r + x) - digamma(r) + np.log(alpha) - log_aT
-        d_alpha = r / alpha - (r + x) / (alpha + T)
+        cache = data.cache
+        if "W_x" not in cache:
+            cache["W_x"] = np.bincount(data.ix, weights=data.w, minlength=data.ux.size)
+            cache["W_T"] = np.bincount(data.iT, weights=data.w, minlength=data.uT.size)
+            cache["WX_T"] = np.bincount(data.iT, weights=data.w * data.x, minlength=data.uT.size)
+        W_x, W_T, WX_T = cache["W_x"], cache["W_T"], cache["WX_T"]
         n = data.total_weight
+        log_aT = np.log(alpha + data.uT)
+        ll = (
+            float(np.dot(W_x, gammaln(r + data.ux))) - n * gammaln(r) + n * r * np.log(alpha)
+            - float(np.dot(r * W_T + WX_T, log_aT))
+        )
+        d_r = float(np.dot(W_x, digamma(r + data.ux))) - n * digamma(r) + n * np.log(alpha) - float(np.dot(W_T, log_aT))
+        d_alpha = n * r / alpha - float(np.dot(r * W_T + WX_T, 1.0 / (alpha + data.uT)))
         theta = np.array([r, alpha])
-        value = -float(np.dot(w, ll)) / n + penalizer * float(np.sum(theta**2))
-        grad = -np.array([np.dot(w, d_r), np.dot(w, d_alpha)]) / n * theta + 2.0 * penalizer * theta**2
+        value = -ll / n + penalizer * float(np.sum(theta**2))
+        grad = -np.array([d_r, d_alpha]) / n * theta + 2.0 * penalizer * theta**2
         return value, grad
 
     @staticmethod

@@ -31,13 +31,18 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import exprel, gammaln, hyp2f1
+from scipy.special import exprel, gammaln, hyp2f1, logsumexp, roots_legendre
 
 from clvkit.constants import DEFAULT_FIT_STARTS
 from clvkit.models._purchase_base import FitData, FloatArray, PurchaseModelBase, log1mexp
 
 #: Relative step of the central-difference gradient of the log-likelihood (log-parameters).
 GRADIENT_STEP = 1e-6
+#: Gauss-Legendre nodes per panel, panels, and negligible relative term of the tail quadrature.
+TAIL_QUADRATURE_NODES = 12
+TAIL_QUADRATURE_PANELS = 80
+TAIL_PANEL_GROWTH = 12.0
+TAIL_NEGLIGIBLE = 1e-13
 #: Above this argument exprel(z) is evaluated in log form (it would overflow).
 EXPREL_LOG_FROM = 30.0
 
@@ -59,7 +64,40 @@ def log_tail(y: FloatArray, A: FloatArray, k1: FloatArray, B: FloatArray, k2: Fl
         if bad.any():
             zb = z[bad]
             log_hyp[bad] = -j[bad] * np.log1p(-zb) + np.log(hyp2f1(j[bad], 1.0, K[bad], zb / (zb - 1.0)))
-    return (1.0 - K) * np.log(big + y) - np.log(K - 1.0) + log_hyp
+    out = (1.0 - K) * np.log(big + y) - np.log(K - 1.0) + log_hyp
+    bad = ~np.isfinite(out)
+    if bad.any():
+        out[bad] = _log_tail_quadrature(y[bad], A[bad], k1[bad], B[bad], k2[bad])
+    return out
+
+
+def _log_tail_quadrature(y: FloatArray, A: FloatArray, k1: FloatArray, B: FloatArray, k2: FloatArray) -> FloatArray:
+    """log int_y^inf (A+u)^-k1 (B+u)^-k2 du by quadrature (no 2F1): the fallback of :func:`log_tail`.
+
+    With m = min(A, B), d = |A - B| and m + u = (m + y) e^v, the integrand is
+    (m+y)^(1-K) e^((1-K) v) (1 + d e^-v/(m+y))^-(K-j): composite Gauss-Legendre on [0, v_hi],
+    and the closed-form exponential tail beyond v_hi, where the last factor is 1 to 1e-12.
+    """
+    nodes, weights = roots_legendre(TAIL_QUADRATURE_NODES)
+    small = np.minimum(A, B)
+    d = np.abs(A - B)
+    j = np.where(A <= B, k1, k2)  # exponent of the smaller base
+    K = k1 + k2
+    base = np.log(small + y)
+    v_hi = np.log(np.maximum(1.0, (K - j) * d / (small + y) / TAIL_NEGLIGIBLE))
+    # panels widening geometrically from v = 0 resolve fast decays (large K) and slow ones alike
+    grid = np.expm1(TAIL_PANEL_GROWTH * np.linspace(0.0, 1.0, TAIL_QUADRATURE_PANELS + 1)) / np.expm1(TAIL_PANEL_GROWTH)
+    edges = v_hi[:, None] * grid[None, :]
+    left, right = edges[:, :-1, None], edges[:, 1:, None]
+    half = 0.5 * (right - left)
+    v = left + half * (nodes[None, None, :] + 1.0)
+    ratio = (d / (small + y))[:, None, None] * np.exp(-v)
+    log_integrand = ((1.0 - K) * base)[:, None, None] + (1.0 - K)[:, None, None] * v - (K - j)[:, None, None] * np.log1p(ratio)
+    with np.errstate(divide="ignore"):
+        log_terms = log_integrand + np.log(half * weights[None, None, :])
+    body = logsumexp(log_terms.reshape(len(y), -1), axis=1)
+    tail = (1.0 - K) * base + (1.0 - K) * v_hi - np.log(K - 1.0)
+    return np.logaddexp(body, tail)
 
 
 def _log_exprel(z: FloatArray) -> FloatArray:

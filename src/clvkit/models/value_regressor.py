@@ -91,7 +91,8 @@ class ValueRegressor(RegressorMixin, BaseEstimator):
     random_state : int
         Seed of the split and the booster.
     n_jobs : int or None
-        Booster threads; ``None`` (default) or ``-1`` uses every core.
+        Booster threads; ``-1`` every core; ``None`` (default) every core, or fewer for a small
+        training set (one per ``ROWS_PER_THREAD`` rows), where threads cost more than they save.
     balance_correction : bool
         Rescale predictions so that they sum to the target over the fitted rows.
 
@@ -181,7 +182,7 @@ class ValueRegressor(RegressorMixin, BaseEstimator):
     ) -> tuple[Any, int]:
         import xgboost as xgb
 
-        n_threads = threads(self.n_jobs)
+        n_threads = threads(self.n_jobs, train_idx.size)
         train = xgb.DMatrix(matrix[train_idx], label=target[train_idx], feature_names=names, nthread=n_threads)
         params: dict[str, Any] = {
             "objective": self.objective,
@@ -203,7 +204,7 @@ class ValueRegressor(RegressorMixin, BaseEstimator):
         )
         best = int(booster.best_iteration)
         booster = booster[: best + 1]  # keep only the trees predictions use
-        booster.set_param({"nthread": n_threads})
+        booster.set_param({"nthread": threads(self.n_jobs)})  # predictions: every core
         return booster, best
 
     def _check_params(self) -> None:
