@@ -130,13 +130,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--worker", nargs=3, metavar=("ENGINE", "PATH", "CUTOFF"))
     parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing it.")
+    parser.add_argument("--engines", nargs="+", default=["pandas", "spark"], choices=["pandas", "spark"])
+    parser.add_argument("--previous", type=Path, help="JSON lines of earlier results to include in the table.")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(*args.worker, args.spark_master, args.driver_memory), default=float))
         return
     from clvkit.data.simulate import simulate_transactions
 
-    results = []
+    results = [json.loads(line) for line in args.previous.read_text().splitlines() if line.strip()] \
+        if args.previous else []
     with tempfile.TemporaryDirectory(prefix="clvkit-bench-spark-") as tmp:
         for n_rows in args.rows:
             path = Path(tmp) / f"tx_{n_rows}.parquet"
@@ -144,7 +147,7 @@ def main() -> None:
             tx.to_parquet(path, index=False)
             cutoff, n_actual = str(tx["timestamp"].max().date()), len(tx)
             del tx
-            for engine in ("pandas", "spark"):
+            for engine in args.engines:
                 cmd = [sys.executable, __file__, "--worker", engine, str(path), cutoff,
                        "--spark-master", args.spark_master, "--driver-memory", args.driver_memory]
                 done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -182,7 +185,8 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"| {r['rows']:,} | {r['engine']} | {r['customers']:,} | {r['validate_s']:.1f} | {r['summary_s']:.1f} | "
             f"{r['fit_s']:.1f} ({r['fit_rows']:,}) | {r['total_s']:.1f} | {r['driver_peak_gib']:.2f} | {jvm} |")
     by = {(r["engine"], r["target"]): r for r in results}
-    small, large = min(args.rows), max(args.rows)
+    sizes = sorted({r["target"] for r in results})
+    small, large = sizes[0], sizes[-1]
     if ("spark", small) in by and ("spark", large) in by and large > small:
         ratio = by[("spark", large)]["driver_peak_gib"] / by[("spark", small)]["driver_peak_gib"]
         lines += ["", f"Spark engine: Python driver peak at {large:,} rows = {ratio:.2f}x the peak at {small:,} rows "

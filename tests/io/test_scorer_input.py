@@ -131,3 +131,26 @@ def test_impossible_values_are_refused_naming_column_and_row(builder, change, me
 def test_malformed_requests_say_what_to_send(builder, frame, params, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ScorerInputError, match=message):
         _request(frame, builder, ["frequency", "recency", "T", "monetary_value"], **params)
+
+
+def test_one_time_buyers_spend_comes_from_the_spend_model(table, builder) -> None:  # type: ignore[no-untyped-def]
+    minimal = table[["frequency", "recency", "T", "monetary_value"]].reset_index()
+    built, _ = customer_table_from_request(minimal, builder=builder, input_columns=list(table.columns),
+                                           time_unit=TIME_UNIT, order_value=lambda f, m: np.full(len(f), 40.0))
+    one_off = built["frequency"] == 0
+    assert one_off.any() and (built.loc[one_off, "total_spend"] == 40.0).all()
+    repeat = ~one_off
+    np.testing.assert_allclose(built.loc[repeat, "spend_per_purchase_day"], built.loc[repeat, "monetary_value"])
+    assert built[["total_spend", "spend_per_purchase_day"]].notna().all().all()
+
+
+def test_non_finite_scores_never_leave_the_scorer() -> None:
+    from clvkit.io.scorer_model import check_finite_scores
+
+    scores = pd.DataFrame({"clv": [1.0, np.nan], "rfm_segment": ["Lost", "New"]}, index=["a", "b"])
+    with pytest.raises(ScorerInputError, match=r"1 customer\(s\) \(b\) cannot be scored from frequency, recency, T "
+                                               r"and monetary_value alone: \['clv'\] would be undefined"):
+        check_finite_scores(scores, FORM_BTYD)
+    with pytest.raises(RuntimeError, match=r"non-finite scores \['clv'\]"):
+        check_finite_scores(scores, FORM_FEATURES)
+    check_finite_scores(scores.dropna(), FORM_FEATURES)

@@ -69,8 +69,9 @@ def test_cdnow_nine_months_churn_against_honest_baselines(cdnow_nine_months: dic
     stage = cdnow_nine_months["stage"]
     best_auc = max(m["baseline_recency_churn_roc_auc"], m["baseline_closed_form_churn_roc_auc"])
     assert m["lift_churn_roc_auc"] == pytest.approx((m["churn_roc_auc"] - best_auc) / best_auc, rel=1e-9)
-    # 1 - P(alive) is a reference only, and worse than chance (one-time buyers get P(alive) = 1)
-    assert m["reference_palive_churn_roc_auc"] < 0.5 < best_auc
+    # 1 - P(alive) is a reference only: below the honest baselines (with BG/NBD it is worse than chance, 0.333,
+    # because one-time buyers get P(alive) = 1; the Pareto/NBD chosen here lets them drop out)
+    assert m["reference_palive_churn_roc_auc"] < best_auc
     assert stage.churn_source in ("classifier", "closed_form")
     inner = stage.inner_metrics
     served_is_classifier = (inner["inner_churn_classifier_roc_auc"] > max(

@@ -65,3 +65,35 @@ def test_train_then_predict_on_spark_equal_pandas_scores(spark, tmp_path, monkey
                                        rtol=SCORE_RTOL, atol=1e-12, err_msg=column)
         else:
             assert got[column].astype(str).tolist() == expected[column].astype(str).tolist(), column
+
+
+def test_validate_and_features_commands_on_spark_equal_pandas(spark, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    overrides = ["--set", f"data.quarantine_path={tmp_path / 'q.csv'}"]
+    validated = runner.invoke(app, ["data", "validate", "--config", CONFIG, "--engine", "spark", *overrides])
+    assert validated.exit_code == 0, validated.output
+    assert "Reconciliation (Spark):" in validated.output
+    assert "rows read 6,919 = rows used 6,919 + rows quarantined 0" in validated.output
+
+    spark_dir, pandas_file = tmp_path / "features_spark", tmp_path / "features.parquet"
+    built = runner.invoke(app, ["features", "--config", CONFIG, "--engine", "spark", "--output", str(spark_dir),
+                                "--as-of", "1998-06-30", *overrides])
+    assert built.exit_code == 0, built.output
+    assert "wrote 2,357 customers" in built.output
+    reference = runner.invoke(app, ["features", "--config", CONFIG, "--output", str(pandas_file),
+                                    "--as-of", "1998-06-30", *overrides])
+    assert reference.exit_code == 0, reference.output
+    got = pd.read_parquet(spark_dir).set_index(schemas.CUSTOMER_ID).sort_index()
+    expected = pd.read_parquet(pandas_file)
+    expected = expected.set_index(schemas.CUSTOMER_ID) if schemas.CUSTOMER_ID in expected else expected
+    expected.index = expected.index.astype(str)
+    expected = expected.sort_index()
+    assert got.index.tolist() == expected.index.tolist()
+    assert set(got.columns) == set(expected.columns)
+    for column in expected.columns:
+        if pd.api.types.is_numeric_dtype(expected[column]) and not pd.api.types.is_bool_dtype(expected[column]):
+            np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float),
+                                       rtol=SCORE_RTOL, atol=1e-12, err_msg=column)
+        else:
+            assert got[column].astype(str).tolist() == expected[column].astype(str).tolist(), column

@@ -7,7 +7,8 @@
 * :mod:`clvkit.evaluation.baselines` — historical spend, RFM score, 1 - P(alive);
 * :mod:`clvkit.evaluation.plots` — matplotlib ``Figure`` builders (no pyplot) and the segment
   summary table;
+* :mod:`clvkit.evaluation.tracking` — model expectations over calendar time, per birth cohort;
 * :mod:`clvkit.evaluation.report` — one self-contained HTML page from metrics, PNGs, tables.
 """
 
-__all__ = ["baselines", "metrics", "plots", "registry", "report"]
+__all__ = ["baselines", "metrics", "plots", "registry", "report", "tracking"]

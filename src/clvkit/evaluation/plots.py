@@ -42,6 +42,13 @@ BAR_WIDTH: Final = 0.4
 #: Transparency of reference lines (perfect, random, chance).
 REFERENCE_ALPHA: Final = 0.6
 P_ALIVE_COLORMAP: Final = "viridis"
+#: Most points drawn per curve: longer curves (one point per customer) are thinned to
+#: evenly spaced points, first and last kept (deterministic), so rendering stays cheap.
+MAX_CURVE_POINTS: Final = 50_000
+#: Fixed legend corners: ``loc="best"`` (matplotlib's default) scans every drawn point.
+LEGEND_UPPER_LEFT: Final = "upper left"
+LEGEND_LOWER_RIGHT: Final = "lower right"
+LEGEND_UPPER_RIGHT: Final = "upper right"
 
 # --- segment summary columns -----------------------------------------------------
 GROUPING: Final = "grouping"
@@ -96,6 +103,15 @@ def _check_scores(scores: Mapping[str, ArrayLike], n: int) -> dict[str, FloatArr
     return vectors
 
 
+def thin_curve(x: ArrayLike, y: ArrayLike, max_points: int = MAX_CURVE_POINTS) -> tuple[FloatArray, FloatArray]:
+    """At most ``max_points`` evenly spaced points of a curve, its first and last kept (deterministic)."""
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if xs.size <= max_points:
+        return xs, ys
+    keep = np.unique(np.linspace(0, xs.size - 1, max_points).round().astype(np.int64))
+    return xs[keep], ys[keep]
+
+
 def _bin_labels(n_bins: int) -> list[str]:
     """``"0", "1", ..., "k+"``: the last bin is open-ended."""
     return [str(k) for k in range(n_bins - 1)] + [f"{n_bins - 1}+"]
@@ -121,7 +137,7 @@ def plot_calibration_purchases(calibration_table: pd.DataFrame) -> Figure:
     ax.set_title("Actual vs predicted holdout purchases by calibration frequency")
     ax.set_xlabel("Repeat purchases in calibration")
     ax.set_ylabel("Mean purchases in holdout")
-    ax.legend()
+    ax.legend(loc=LEGEND_UPPER_LEFT)
     return fig
 
 
@@ -161,7 +177,7 @@ def plot_period_transactions(
     ax.set_title("Customers by number of repeat purchases")
     ax.set_xlabel("Repeat purchases")
     ax.set_ylabel("Customers")
-    ax.legend()
+    ax.legend(loc=LEGEND_UPPER_RIGHT)
     return fig
 
 
@@ -184,7 +200,7 @@ def plot_cumulative_tracking(
     ax.set_title("Cumulative repeat transactions")
     ax.set_xlabel("Date")
     ax.set_ylabel("Cumulative repeat transactions")
-    ax.legend()
+    ax.legend(loc=LEGEND_UPPER_LEFT)
     return fig
 
 
@@ -259,7 +275,7 @@ def plot_deciles(actual: ArrayLike, predicted: ArrayLike) -> Figure:
     ax.set_title("Mean value per predicted decile")
     ax.set_xlabel("Decile of prediction (1 = highest)")
     ax.set_ylabel("Mean value per customer")
-    ax.legend()
+    ax.legend(loc=LEGEND_UPPER_RIGHT)
     return fig
 
 
@@ -273,15 +289,15 @@ def plot_gain_curve(actual: ArrayLike, scores: Mapping[str, ArrayLike]) -> Figur
     vectors = _check_scores(scores, a.size)
     fig, (ax,) = _figure()
     for name, score in vectors.items():
-        x, y = metrics.gain_curve(a, score)
+        x, y = thin_curve(*metrics.gain_curve(a, score))
         ax.plot(x, y, label=f"{name} (Gini {metrics.normalized_gini(a, score):.3f})")
-    x, y = metrics.gain_curve(a, a)
+    x, y = thin_curve(*metrics.gain_curve(a, a))
     ax.plot(x, y, "k--", alpha=REFERENCE_ALPHA, label="perfect")
     ax.plot([0.0, 1.0], [0.0, 1.0], "k:", alpha=REFERENCE_ALPHA, label="random")
     ax.set_title("Gain curve of realised value")
     ax.set_xlabel("Share of customers (ranked by score)")
     ax.set_ylabel("Cumulative share of actual value")
-    ax.legend()
+    ax.legend(loc=LEGEND_LOWER_RIGHT)
     return fig
 
 
@@ -325,7 +341,7 @@ def plot_reliability(table: pd.DataFrame, group_col: str | None = None) -> Figur
     ax.set_title("Reliability diagram")
     ax.set_xlabel("Mean predicted probability")
     ax.set_ylabel("Observed rate")
-    ax.legend()
+    ax.legend(loc=LEGEND_UPPER_LEFT)
     return fig
 
 
@@ -336,9 +352,9 @@ def plot_roc_pr(y: ArrayLike, scores: Mapping[str, ArrayLike]) -> Figure:
     fig, (roc_ax, pr_ax) = _figure(2)
     for name, score in vectors.items():
         fpr, tpr, _ = metrics.roc_curve(labels, score)
-        roc_ax.plot(fpr, tpr, label=f"{name} (AUC {metrics.roc_auc(labels, score):.3f})")
+        roc_ax.plot(*thin_curve(fpr, tpr), label=f"{name} (AUC {metrics.roc_auc(labels, score):.3f})")
         precision, recall, _ = metrics.precision_recall_curve(labels, score)
-        pr_ax.plot(recall, precision, label=f"{name} (AP {metrics.average_precision(labels, score):.3f})")
+        pr_ax.plot(*thin_curve(recall, precision), label=f"{name} (AP {metrics.average_precision(labels, score):.3f})")
     roc_ax.plot([0.0, 1.0], [0.0, 1.0], "k:", alpha=REFERENCE_ALPHA, label="chance")
     pr_ax.axhline(labels.mean(), color="k", linestyle=":", alpha=REFERENCE_ALPHA, label="base rate")
     roc_ax.set_title("ROC curve")
@@ -347,8 +363,8 @@ def plot_roc_pr(y: ArrayLike, scores: Mapping[str, ArrayLike]) -> Figure:
     pr_ax.set_title("Precision-recall curve")
     pr_ax.set_xlabel("Recall")
     pr_ax.set_ylabel("Precision")
-    roc_ax.legend()
-    pr_ax.legend()
+    roc_ax.legend(loc=LEGEND_LOWER_RIGHT)
+    pr_ax.legend(loc=LEGEND_UPPER_RIGHT)
     return fig
 
 

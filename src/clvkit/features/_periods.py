@@ -134,8 +134,9 @@ def check_transactions(transactions: object) -> pd.DataFrame:
 def factorize_ids(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Codes (int64, one per row) into the sorted unique ids, and those ids.
 
-    Integer ids with a compact range use a lookup table; others a hash factorisation whose
-    uniques are then sorted (cheaper than ``pd.factorize(sort=True)``).
+    Categorical ids (factorised once upstream) reuse their codes; integer ids with a compact
+    range use a lookup table; others a hash factorisation whose uniques are then sorted
+    (cheaper than ``pd.factorize(sort=True)``).
     """
     n_missing = int(ids.isna().sum())
     if n_missing:
@@ -143,6 +144,8 @@ def factorize_ids(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
             f"{n_missing} transaction row(s) have a missing customer_id; drop or fix them "
             "(clvkit ingestion quarantines them)"
         )
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        return _categorical_codes(ids)
     dense = _dense_integer_codes(ids)
     if dense is not None:
         return dense
@@ -157,6 +160,25 @@ def factorize_ids(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     codes = codes.astype(np.int64, copy=False)
     np.take(rank, codes, out=codes, mode="clip")  # in place: codes are valid indexes
     return codes, pd.Index(uniques.take(order), name=schemas.CUSTOMER_ID)
+
+
+def _categorical_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes of ids already factorised (categorical dtype): no hashing, categories in their order.
+
+    The same result as the hash path (whose sort of a categorical follows category order):
+    the used categories, renumbered 0..n-1 in category order, as a ``CategoricalIndex``.
+    """
+    codes = ids.cat.codes.to_numpy()  # no missing values here: all codes >= 0
+    present = np.zeros(len(ids.cat.categories), dtype=bool)
+    present[codes] = True
+    used = np.flatnonzero(present)
+    if used.size == present.size:
+        local = codes.astype(np.int64)
+    else:
+        lookup = np.cumsum(present, dtype=np.int64) - 1
+        local = lookup[codes]
+    uniques = pd.Categorical.from_codes(used, dtype=ids.dtype)
+    return local, pd.Index(uniques, name=schemas.CUSTOMER_ID)
 
 
 def _dense_integer_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,8 +69,8 @@ NON_NEGATIVE_FEATURES = (
 NOT_MISSING_FEATURES = (schemas.FREQUENCY, schemas.RECENCY, schemas.T)
 #: How the ``btyd`` form completes features it lacks (d = days per model time unit):
 #: days_since_last_purchase = (T − recency)·d, tenure_days = T·d, n_purchase_days = frequency + 1
-#: (frequency counts repeat purchase days), spend_per_purchase_day = monetary_value,
-#: total_spend = monetary_value·(frequency + 1), then r/f/m scores, rfm_score, rfm_segment and
+#: (frequency counts repeat purchase days), spend_per_purchase_day = monetary_value (one-time
+#: buyers: the spend model's expected order value), total_spend = spend_per_purchase_day·(frequency + 1), then r/f/m scores, rfm_score, rfm_segment and
 #: historical_value_tier with the edges and thresholds learnt at training; purchase_days_<w>d and
 #: spend_<w>d = 0 when the last purchase is older than the window w. Others stay missing.
 DERIVED_FROM_BTYD = (
@@ -81,6 +81,10 @@ DERIVED_FROM_BTYD = (
 RFM_COLUMNS = ("r_score", "f_score", "m_score", "rfm_score", schemas.RFM_SEGMENT, "historical_value_tier")
 TRANSACTION_TEXT = (schemas.ORDER_ID, schemas.PRODUCT, schemas.CATEGORY, schemas.CHANNEL)
 TRANSACTION_NUMBERS = (schemas.AMOUNT, schemas.QUANTITY, schemas.UNIT_PRICE, schemas.COST, schemas.MARGIN)
+
+
+#: ``(frequency, monetary_value) -> expected order value``: the spend model's estimate.
+OrderValue = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class ScorerInputError(UserInputError):
@@ -119,7 +123,8 @@ def with_customer_index(frame: pd.DataFrame) -> pd.DataFrame:
 
 def customer_table_from_request(frame: pd.DataFrame, *, builder: Any, input_columns: Sequence[str],
                                 time_unit: str, params: dict[str, Any] | None = None,
-                                timezone: str | None = None) -> tuple[pd.DataFrame, str]:
+                                timezone: str | None = None,
+                                order_value: OrderValue | None = None) -> tuple[pd.DataFrame, str]:
     """The checked customer table (indexed by customer id) the scorer takes, and the form it came in."""
     form = input_form(frame)
     table = with_customer_index(frame)
@@ -151,7 +156,7 @@ def customer_table_from_request(frame: pd.DataFrame, *, builder: Any, input_colu
     check_customer_table(table)
     if form != FORM_TRANSACTIONS:
         form = FORM_FEATURES if all(c in table.columns for c in input_columns) else FORM_BTYD
-    return complete_from_btyd(table, builder, input_columns, time_unit), form
+    return complete_from_btyd(table, builder, input_columns, time_unit, order_value), form
 
 
 def check_customer_table(table: pd.DataFrame) -> None:
@@ -182,8 +187,12 @@ def check_customer_table(table: pd.DataFrame) -> None:
 
 
 def complete_from_btyd(table: pd.DataFrame, builder: Any, input_columns: Sequence[str],
-                       time_unit: str) -> pd.DataFrame:
-    """Add the features a minimal BTYD request lacks (see :data:`DERIVED_FROM_BTYD`)."""
+                       time_unit: str, order_value: OrderValue | None = None) -> pd.DataFrame:
+    """Add the features a minimal BTYD request lacks (see :data:`DERIVED_FROM_BTYD`).
+
+    ``order_value(frequency, monetary_value)`` (the spend model's expected order value) stands in
+    for the unknown spend of one-time buyers, whose ``monetary_value`` is 0 by definition.
+    """
     missing = [c for c in input_columns if c not in table.columns]
     if not missing:
         return table[list(input_columns) + [c for c in table.columns if c not in input_columns]]
@@ -194,12 +203,14 @@ def complete_from_btyd(table: pd.DataFrame, builder: Any, input_columns: Sequenc
     spend = (table[schemas.MONETARY_VALUE].to_numpy(dtype=float) if schemas.MONETARY_VALUE in table
              else np.zeros(len(table)))
     given = {c: table[c].to_numpy() for c in table.columns}
+    one_off = np.full(len(table), np.nan) if order_value is None else np.asarray(order_value(f, spend), dtype=float)
+    per_day = np.where(f > 0, spend, one_off)
     derived: dict[str, np.ndarray] = {
         "days_since_last_purchase": np.round((t - r) * days),
         "tenure_days": np.round(t * days),
         "n_purchase_days": f + 1.0,
-        "spend_per_purchase_day": np.where(f > 0, spend, np.nan),
-        "total_spend": np.where(f > 0, spend * (f + 1.0), np.nan),
+        "spend_per_purchase_day": per_day,
+        "total_spend": per_day * (f + 1.0),
     }
     since = np.asarray(given.get("days_since_last_purchase", derived["days_since_last_purchase"]), dtype=float)
     for window in getattr(builder, "trailing_windows_days", ()):

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 
 from clvkit import schemas
+from clvkit.constants import MAX_EXAMPLE_ROWS
 from clvkit.exceptions import FeatureMismatchError, UserInputError
 from clvkit.io.artifact import (  # noqa: F401  (re-exported: the artifact lives in io.artifact, without MLflow)
     STATE_FILE,
@@ -24,7 +26,7 @@ from clvkit.io.artifact import (  # noqa: F401  (re-exported: the artifact lives
     load_scorer_state,
     save_scorer_state,
 )
-from clvkit.io.scorer_input import customer_table_from_request
+from clvkit.io.scorer_input import FORM_BTYD, ScorerInputError, customer_table_from_request
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +67,35 @@ class ClvScorerModel(mlflow.pyfunc.PythonModel):
     def score_request(self, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Check and complete the request, then score (raises UserInputError on a bad request)."""
         data = self.metadata.get("data", {})
+        spend_model = getattr(self._scorer, "gamma_gamma", None)
         table, form = customer_table_from_request(
             model_input, builder=self._builder, input_columns=self._scorer.input_columns,
             time_unit=self._scorer.settings.time_unit, params=params, timezone=data.get("timezone"),
+            order_value=spend_model.expected_order_value if spend_model is not None else None,
         )
         logger.debug("scoring %d customer(s) sent as %s", len(table), form)
-        return self._scorer.score(table).rename_axis(schemas.CUSTOMER_ID).reset_index()
+        scores = self._scorer.score(table)
+        check_finite_scores(scores, form)
+        return scores.rename_axis(schemas.CUSTOMER_ID).reset_index()
+
+
+def check_finite_scores(scores: pd.DataFrame, form: str) -> None:
+    """No NaN or infinite score leaves the scorer: from a minimal request it is a 400 saying what to
+    send; from a full customer table or transactions it is a fault (500, details in the server log)."""
+    numeric = scores.select_dtypes(include="number")
+    bad = ~np.isfinite(numeric.to_numpy(dtype=float))
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad.any(axis=1))
+    columns = [str(c) for c in numeric.columns[bad.any(axis=0)]]
+    ids = ", ".join(str(i) for i in scores.index[rows[:MAX_EXAMPLE_ROWS]])
+    if form == FORM_BTYD:
+        raise ScorerInputError(
+            f"{len(rows)} customer(s) ({ids}) cannot be scored from frequency, recency, T and monetary_value "
+            f"alone: {columns} would be undefined; add the missing feature columns (the table of "
+            "`clvkit features`) or send their transactions with params {\"as_of\": \"YYYY-MM-DD\"}"
+        )
+    raise RuntimeError(f"non-finite scores {columns} for {len(rows)} customer(s) ({ids})")
 
 
 def scorer_signature(input_table: pd.DataFrame, output_example: pd.DataFrame) -> Any:

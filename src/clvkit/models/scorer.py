@@ -41,6 +41,7 @@ from clvkit.constants import (
 )
 from clvkit.exceptions import FeatureMismatchError
 from clvkit.models.bgnbd import BetaGeoModel
+from clvkit.models.purchase import purchase_model_from_dict
 from clvkit.models.blend import (
     BTYD_WINDOW_VALUE,
     HISTORICAL_WINDOW_VALUE,
@@ -429,7 +430,7 @@ class ClvScorer:
                 settings[key] = tuple(settings[key])
         value_state = state.get("value_model")
         return cls(
-            bgnbd=BetaGeoModel.from_dict(state["bgnbd"]),
+            bgnbd=purchase_model_from_dict(state["bgnbd"]),  # BG/NBD, MBG/NBD or Pareto/NBD
             gamma_gamma=GammaGammaModel.from_dict(state["gamma_gamma"]),
             churn=ChurnClassifier.from_dict(state["churn"], boosters["churn"]),
             settings=ScorerSettings(**settings),

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from clvkit import schemas
 from clvkit.constants import DAYS_PER_TIME_UNIT
 from clvkit.data.timeframe import TimeFrame
-from clvkit.evaluation import metrics, plots
+from clvkit.evaluation import metrics, plots, tracking
 from clvkit.models.bgnbd import BetaGeoModel
 from clvkit.models.scorer import ClvScorer
 from clvkit.pipelines.evaluate import HOLDOUT_PURCHASES, HoldoutEvaluation
@@ -49,7 +49,6 @@ def evaluation_figures(
         evaluation.tables["value_at_risk"] = plots.value_at_risk_summary(served_scores)
     figures = {
         "calibration_purchases": plots.plot_calibration_purchases(calibration),
-        "period_transactions": period_transactions_figure(stage.bgnbd, f_cal, table[schemas.T].to_numpy()),
         "cumulative_tracking": cumulative_tracking_figure(
             stage.bgnbd, transactions, cal.table.index, frame, unit_days, latest.origin, latest.holdout_end),
         "deciles": plots.plot_deciles(actual_spend, served),
@@ -70,6 +69,8 @@ def evaluation_figures(
         evaluation.tables["churn_reliability"] = reliability
         figures["churn_reliability"] = plots.plot_reliability(reliability, group_col="model")
         figures["churn_roc_pr"] = plots.plot_roc_pr(churn_y, ranking)
+    if hasattr(stage.bgnbd, "probability_of_n_purchases"):  # BG/NBD; not every purchase model has P(X(t) = n)
+        figures["period_transactions"] = period_transactions_figure(stage.bgnbd, f_cal, table[schemas.T].to_numpy())
     if stage.value_ml is not None:
         figures["value_feature_importance"] = plots.plot_feature_importance(stage.value_ml.feature_importances_)
     return figures
@@ -103,9 +104,8 @@ def cumulative_tracking_figure(bgnbd: BetaGeoModel, transactions: pd.DataFrame, 
     horizon = ((holdout_end or frame.observation_end) - frame.first_date).days
     grid = np.arange(0, horizon + 1, TRACKING_STEP_DAYS)
     actual = np.searchsorted(repeat_days, grid, side="right")
-    predicted = np.array([
-        bgnbd.expected_purchases_unconditional((g - births[births <= g]) / unit_days).sum() for g in grid
-    ])
+    born, n_born = tracking.birth_cohorts(births)
+    predicted = tracking.expected_cumulative_by_cohort(bgnbd, born, n_born, grid, unit_days=unit_days)
     dates = pd.Timestamp(frame.first_date) + pd.to_timedelta(grid, unit="D")
     return plots.plot_cumulative_tracking(dates, actual, predicted, pd.Timestamp(origin))
 
