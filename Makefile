@@ -62,6 +62,8 @@ lint: install-dev
 bench: install-dev
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_clv.py
+	$(BIN)/python bench/bench_summary.py
+	$(BIN)/python bench/bench_figures.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(OUT)

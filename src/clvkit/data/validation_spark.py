@@ -112,7 +112,7 @@ def validate_transactions_spark(
         raise DataValidationError(f"{len(errors)} problem(s) in the transactions:\n\n" + "\n\n".join(errors))
     kept = {reason: n for reason, n in counts.items() if n and getattr(policies, reason) == "keep"}
     frame = frame.withColumn(REASON, _reason(flags, policies))
-    if policies.negative_amount == "net" and columns.has_amount:
+    if policies.negative_amount == "net" and counts.get("negative_amount"):  # no returns: nothing to net
         frame, netted = _net_returns(frame)
         if netted:
             kept["returns_netted"] = netted

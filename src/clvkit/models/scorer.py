@@ -41,7 +41,6 @@ from clvkit.constants import (
 )
 from clvkit.exceptions import FeatureMismatchError
 from clvkit.models.bgnbd import BetaGeoModel
-from clvkit.models.purchase import purchase_model_from_dict
 from clvkit.models.blend import (
     BTYD_WINDOW_VALUE,
     HISTORICAL_WINDOW_VALUE,
@@ -60,6 +59,7 @@ from clvkit.models.customer_value import (
 )
 from clvkit.models.gamma_gamma import GammaGammaModel
 from clvkit.models.intervals import clv_intervals
+from clvkit.models.purchase import purchase_model_from_dict
 from clvkit.models.value_regressor import ValueRegressor
 from clvkit.schemas import MARGIN_SHARE
 
