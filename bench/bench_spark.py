@@ -39,7 +39,20 @@ ROWS_PER_CUSTOMER = 2.76
 
 
 def _rss_gib() -> float:
+    """Peak RSS of this process (VmHWM): unlike ru_maxrss it does not inherit the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def generate(n_rows: int, path: str, seed: int) -> dict[str, Any]:
+    """Simulate about ``n_rows`` transactions to Parquet (in its own process: the parent stays small)."""
+    from clvkit.data.simulate import simulate_transactions
+
+    tx = simulate_transactions(int(n_rows / ROWS_PER_CUSTOMER), seed=seed).transactions
+    tx.to_parquet(path, index=False)
+    return {"cutoff": str(tx["timestamp"].max().date()), "rows": len(tx)}
 
 
 def _jvm_peak_gib() -> float | None:
@@ -129,24 +142,26 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--worker", nargs=3, metavar=("ENGINE", "PATH", "CUTOFF"))
+    parser.add_argument("--generate", nargs=2, metavar=("ROWS", "PATH"))
     parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing it.")
     parser.add_argument("--engines", nargs="+", default=["pandas", "spark"], choices=["pandas", "spark"])
     parser.add_argument("--previous", type=Path, help="JSON lines of earlier results to include in the table.")
     args = parser.parse_args()
+    if args.generate:
+        print(json.dumps(generate(int(args.generate[0]), args.generate[1], args.seed)))
+        return
     if args.worker:
         print(json.dumps(worker(*args.worker, args.spark_master, args.driver_memory), default=float))
         return
-    from clvkit.data.simulate import simulate_transactions
-
     results = [json.loads(line) for line in args.previous.read_text().splitlines() if line.strip()] \
         if args.previous else []
     with tempfile.TemporaryDirectory(prefix="clvkit-bench-spark-") as tmp:
         for n_rows in args.rows:
             path = Path(tmp) / f"tx_{n_rows}.parquet"
-            tx = simulate_transactions(int(n_rows / ROWS_PER_CUSTOMER), seed=args.seed).transactions
-            tx.to_parquet(path, index=False)
-            cutoff, n_actual = str(tx["timestamp"].max().date()), len(tx)
-            del tx
+            made = subprocess.run([sys.executable, __file__, "--generate", str(n_rows), str(path),
+                                   "--seed", str(args.seed)], capture_output=True, text=True, check=True)
+            facts = json.loads(made.stdout.strip().splitlines()[-1])
+            cutoff, n_actual = facts["cutoff"], facts["rows"]
             for engine in args.engines:
                 cmd = [sys.executable, __file__, "--worker", engine, str(path), cutoff,
                        "--spark-master", args.spark_master, "--driver-memory", args.driver_memory]
@@ -195,7 +210,8 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     if ("pandas", small) in by and ("pandas", large) in by and large > small:
         ratio = by[("pandas", large)]["driver_peak_gib"] / by[("pandas", small)]["driver_peak_gib"]
         lines.append(f"pandas engine: peak at {large:,} rows = {ratio:.2f}x the peak at {small:,} rows.")
-    lines += ["", f"Machine: {machine_description()} (shared with other jobs while measured)."]
+    lines += ["", f"Measured on {machine_description()}, shared with other jobs (load average 7-19 on 2 cores "
+              "while measured): the Spark timings in particular are pessimistic."]
     return "\n".join(lines)
 
 

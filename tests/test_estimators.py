@@ -51,9 +51,6 @@ def _estimator_classes() -> list[type]:
 
 
 ESTIMATORS = _estimator_classes()
-#: Estimators whose owner has not yet moved them onto BaseEstimator (hand-written get_params):
-#: reported as expected failures until they are, then the marker can go.
-PENDING_BASE_ESTIMATOR = {"FeatureBuilder"}
 
 
 def _ids(cls: type) -> str:
@@ -79,9 +76,7 @@ def test_clone_and_parameter_round_trip(cls: type) -> None:
     assert _same(cls(**params).get_params(), params)
 
 
-@pytest.mark.parametrize("cls", [
-    pytest.param(cls, marks=pytest.mark.xfail(reason="hand-written get_params, not yet a BaseEstimator"))
-    if cls.__name__ in PENDING_BASE_ESTIMATOR else cls for cls in ESTIMATORS], ids=_ids)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
 def test_is_a_base_estimator_with_keyword_only_hyperparameters(cls: type) -> None:
     assert issubclass(cls, BaseEstimator), f"{cls.__name__} must derive from sklearn.base.BaseEstimator"
     positional = [p.name for p in inspect.signature(cls.__init__).parameters.values()

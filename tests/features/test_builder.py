@@ -7,6 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from clvkit import schemas
 from clvkit.exceptions import FeatureMismatchError, NotFittedError, UserInputError
@@ -96,11 +99,20 @@ def test_as_of_defaults_to_last_transaction_day(rich: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(builder.transform(rich), builder.transform(rich, builder.as_of_))
 
 
-def test_not_fitted(rich: pd.DataFrame) -> None:
+def test_not_fitted(rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd.DataFrame]) -> None:
     with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
         FeatureBuilder().transform(rich, CUTOFF)
     with pytest.raises(NotFittedError, match="not fitted yet"):
         FeatureBuilder().get_feature_names_out()
+    # scikit-learn's own check agrees, and clvkit's error is also scikit-learn's NotFittedError
+    with pytest.raises(SklearnNotFittedError):
+        check_is_fitted(FeatureBuilder())
+    with pytest.raises(SklearnNotFittedError, match="not fitted yet"):
+        FeatureBuilder().transform(rich, CUTOFF)
+    check_is_fitted(fitted[0])
+    check_is_fitted(FeatureBuilder.from_dict(fitted[0].to_dict()))
+    with pytest.raises(SklearnNotFittedError):
+        check_is_fitted(FeatureBuilder.from_dict(FeatureBuilder().to_dict()))
 
 
 def test_feature_mismatch_names_columns(rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd.DataFrame]) -> None:
@@ -155,15 +167,30 @@ def test_unfitted_round_trip_and_bad_descriptions() -> None:
 
 
 def test_sklearn_clone_and_set_params() -> None:
-    from sklearn.base import clone
-
     builder = FeatureBuilder(time_unit="M", trailing_windows_days=(7,))
+    assert isinstance(builder, BaseEstimator) and isinstance(builder, TransformerMixin)
     copy = clone(builder)
     assert copy.get_params() == builder.get_params() and copy is not builder
     assert builder.set_params(time_unit="D") is builder and builder.time_unit == "D"
-    with pytest.raises(ValueError, match=r"unknown FeatureBuilder parameter\(s\) \['horizon'\]"):
+    with pytest.raises(ValueError, match=r"Invalid parameter 'horizon' for estimator FeatureBuilder"):
         builder.set_params(horizon=3)
-    assert repr(builder).startswith("FeatureBuilder(time_unit='D'")
+    # scikit-learn's repr: only the hyperparameters that differ from their defaults
+    assert repr(builder) == "FeatureBuilder(trailing_windows_days=(7,))"
+    assert repr(FeatureBuilder()) == "FeatureBuilder()"
+    with pytest.raises(TypeError, match="positional"):
+        FeatureBuilder("W")  # type: ignore[misc]
+
+
+def test_clone_of_a_fitted_builder_is_unfitted_and_refits_identically(
+        rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd.DataFrame]) -> None:
+    builder, table = fitted
+    copy = clone(builder)
+    assert not hasattr(copy, "feature_names_out_")
+    with pytest.raises(SklearnNotFittedError):
+        check_is_fitted(copy)
+    assert copy.fit(rich, CUTOFF) is copy
+    check_is_fitted(copy)
+    pd.testing.assert_frame_equal(copy.transform(rich, CUTOFF), table)
 
 
 def test_build_customer_table_one_shot(rich: pd.DataFrame, fitted: tuple[FeatureBuilder, pd.DataFrame]) -> None:

@@ -29,6 +29,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from clvkit import schemas
 from clvkit.constants import (
@@ -83,6 +86,10 @@ SPEND_COLUMNS = ("total_spend", "spend_per_purchase_day", "avg_order_value", "ma
                  "first_order_value", "returns_share", "spend_{w}d", "spend_trend_{w}d")
 
 
+class _BuilderNotFittedError(NotFittedError, SklearnNotFittedError):
+    """clvkit's ``NotFittedError`` that scikit-learn's checks also recognise as theirs."""
+
+
 @dataclass(frozen=True)
 class _Base:
     """Columns computed from the transactions before the learnt parts are applied."""
@@ -100,8 +107,13 @@ class _Base:
         return {**self.btyd, **self.behaviour}
 
 
-class FeatureBuilder:
+class FeatureBuilder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Customer feature table as of a cut-off day (scikit-learn transformer contract).
+
+    ``get_params``/``set_params``/``repr``/``clone`` come from :class:`~sklearn.base.BaseEstimator`;
+    ``check_is_fitted`` holds after ``fit`` (or :meth:`from_dict` on a fitted description).
+    Output is one row per customer, not per transaction row, so ``set_output`` does not re-wrap
+    it (``auto_wrap_output_keys=None``): ``transform`` always returns this DataFrame as is.
 
     Parameters
     ----------
@@ -147,6 +159,7 @@ class FeatureBuilder:
 
     def __init__(
         self,
+        *,
         time_unit: str = "D",
         trailing_windows_days: Sequence[int] = DEFAULT_TRAILING_WINDOWS_DAYS,
         rfm_segments: Mapping[SegmentPattern, str] | None = None,
@@ -164,36 +177,6 @@ class FeatureBuilder:
         self.current_value_window_days = current_value_window_days
         self.rfm_recency_days = rfm_recency_days
         self.rfm_cycle_multiples = rfm_cycle_multiples
-
-    # --- scikit-learn parameter protocol ---------------------------------------
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyperparameters as given to ``__init__``."""
-        return {
-            "time_unit": self.time_unit,
-            "trailing_windows_days": self.trailing_windows_days,
-            "rfm_segments": self.rfm_segments,
-            "tier_shares": self.tier_shares,
-            "margin": self.margin,
-            "current_value_window_days": self.current_value_window_days,
-            "rfm_recency_days": self.rfm_recency_days,
-            "rfm_cycle_multiples": self.rfm_cycle_multiples,
-        }
-
-    def set_params(self, **params: Any) -> FeatureBuilder:
-        """Set hyperparameters (unknown names raise); takes effect at the next ``fit``."""
-        unknown = sorted(set(params) - set(self.get_params()))
-        if unknown:
-            raise FeatureInputError(
-                f"unknown FeatureBuilder parameter(s) {unknown}; valid: {sorted(self.get_params())}"
-            )
-        for name, value in params.items():
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"FeatureBuilder({args})"
 
     # --- fit / transform ----------------------------------------------------------
 
@@ -348,12 +331,18 @@ class FeatureBuilder:
             raise FeatureInputError(f"margin must be a gross-margin share between 0 and 1 (clv.margin), got {margin!r}")
         check_windows((self.current_value_window_days,))
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Fitted once ``feature_names_out_`` is set (the last step of ``fit``/``from_dict``)."""
+        return _is_fitted(self)
+
     def _check_fitted(self) -> None:
-        if not _is_fitted(self):
-            raise NotFittedError(
+        try:
+            check_is_fitted(self)
+        except SklearnNotFittedError:
+            raise _BuilderNotFittedError(
                 "this FeatureBuilder is not fitted yet; call fit(transactions, as_of) first "
                 "(or FeatureBuilder.from_dict on a saved fitted builder)"
-            )
+            ) from None
 
     def _base(self, transactions: pd.DataFrame, end_day: int) -> _Base:
         """BTYD summary, behavioural and current-value columns from one sort of the rows."""
