@@ -32,7 +32,7 @@ CONFIG = ROOT / "configs/cdnow_fhl2005.yaml"
 AS_OF = "1998-06-30"
 STARTUP_TIMEOUT_S = 180
 REQUEST_TIMEOUT_S = 60
-EXAMPLES = Path(__file__).with_name("rest_examples.md")
+EXAMPLES = Path(__file__).resolve().parents[2] / "README.md"  # the README's curl examples, run as written
 #: Columns that depend only on frequency, recency, T and monetary_value.
 BTYD_ONLY = ["p_alive", "expected_purchases", "expected_order_value"]
 #: Bounded load: requests, concurrent clients, share of malformed requests.
