@@ -74,6 +74,10 @@ FIT_START_SCALE: Final = 1.0
 #: A fit has converged when the gradient norm of the mean NLL (log-parameters) is below this
 #: and the Hessian is positive definite, whatever the optimiser's own message says.
 FIT_GRADIENT_TOLERANCE: Final = 1e-5
+#: ... or when the log-likelihood (total over customers, not the mean) is estimated to lie within
+#: this many nats of its optimum: n/2 g'H^-1 g, the Newton decrement of the mean NLL times the
+#: customer count (scale-aware: 10x below the smallest log-likelihood gain the models interpret).
+FIT_LOG_LIKELIHOOD_SHORTFALL: Final = 1e-4
 #: Relative step of the central-difference Hessian (of the analytic gradient).
 FIT_HESSIAN_STEP: Final = 1e-5
 #: Box on log-parameters (e^30 ~ 1e13): a parameter that reaches it is diverging.
@@ -81,6 +85,9 @@ FIT_LOG_PARAM_BOUND: Final = 30.0
 FIT_MAX_ITERATIONS: Final = 2000
 #: Newton steps polishing the best optimum with the numerical Hessian.
 FIT_NEWTON_STEPS: Final = 5
+#: A Newton polish step may leave the mean NLL higher by this relative rounding (summed over many
+#: rows it ties at the optimum); the gradient norm must still fall.
+FIT_VALUE_ROUNDING: Final = 1e-13
 #: Penalizers tried in order when a fit does not converge (the first that converges is used).
 PENALIZER_PATH: Final = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 #: Dropout is unidentifiable (fit degenerate, predictions from the limiting NBD model) when the

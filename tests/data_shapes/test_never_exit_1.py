@@ -58,8 +58,6 @@ def small_logs(draw: st.DrawFn) -> tuple[DataShape, dict[str, object]]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="still broken by helper 'recipe': pipelines/figures.py builds a decile table "
-                   "with < 10 customers -> ValueError, exit 1 (see the few_customers-penalized case)")
 @settings(max_examples=15, deadline=None, derandomize=True, database=None,
           phases=(Phase.explicit, Phase.generate),  # no shrinking: each example is a whole training run
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

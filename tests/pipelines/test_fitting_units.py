@@ -111,3 +111,62 @@ def test_unknown_primary_metric_is_a_config_error() -> None:
     with pytest.raises(UserInputError, match=r"evaluation\.primary_metric 'clv_gini' is not a metric of this run; "
                                              r"choose one of: clv_gini_norm, clv_spearman"):
         check_primary_metric("clv_gini", {"clv_gini_norm": 0.7, "clv_spearman": 0.4, "lift_clv_gini_norm": 0.1})
+    with pytest.raises(UserInputError, match=(
+            r"'clv_gini_norm' is not a metric of this run \(the evaluation holdout's realised value totals 0, so "
+            r"the value metrics are undefined: move data\.calibration_end earlier so the holdout holds spend\)")):
+        check_primary_metric("clv_gini_norm", {"clv_holdout_total_actual": 0.0, "clv_spearman": float("nan")})
+
+
+def _log(ids: list[str], days: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": ids, "timestamp": pd.to_datetime(days), "amount": 10.0})
+
+
+def test_too_few_customers_at_the_inner_cutoff_names_count_and_settings() -> None:
+    from clvkit.pipelines.fitting import MIN_RECIPE_CUSTOMERS, check_recipe_customers
+
+    tx = _log(["a", "a", "a"], ["2021-01-01", "2021-02-01", "2021-03-01"])
+    with pytest.raises(UserInputError, match=(
+            rf"only 1 customer \('a'\) had bought by the inner cut-off 2021-02-15 of the recipe fitted as of "
+            rf"2021-04-01: .* needs at least {MIN_RECIPE_CUSTOMERS} customers .* data\.source .* "
+            r"data\.calibration_end later")):
+        check_recipe_customers(tx, D(2021, 2, 15), D(2021, 4, 1))
+    enough = _log(["a", "b", "c", "d", "e"], ["2021-01-01"] * 4 + ["2021-03-01"])
+    check_recipe_customers(enough, D(2021, 2, 15), D(2021, 4, 1))  # e comes later; a-d are enough
+
+
+def test_empty_holdout_names_the_dates_to_move() -> None:
+    from clvkit.pipelines.evaluate import check_holdout_purchases
+
+    tx = _log(["a", "b", "a", "c"], ["2021-01-01", "2021-01-05", "2021-02-01", "2021-05-10"])
+    history = tx[tx["timestamp"] < "2021-03-02"]
+    with pytest.raises(UserInputError, match=(
+            r"the evaluation holdout 2021-03-02 \.\. 2021-06-29 has no purchases by the 2 customers known at "
+            r"2021-03-01 \(1 purchase row\(s\), all by new customers\), so nothing can be evaluated; the last "
+            r"purchase in the log is on 2021-05-10\. Move data\.calibration_end earlier \(to 2021-01-10 or before "
+            r"for a 120-day holdout\) or set data\.observation_end to 2021-05-10")):
+        check_holdout_purchases(tx, history, D(2021, 3, 1), D(2021, 6, 29))
+    check_holdout_purchases(tx, history, D(2021, 1, 20), D(2021, 5, 20))  # a buys again on 2021-02-01
+
+
+def test_one_class_churn_labels_fall_back_to_the_closed_form() -> None:
+    """Nobody churns within the window: no classifier (the run serves closed-form churn) and why."""
+    from clvkit.pipelines.fitting import InnerExamples, _fit_churn_or_none, _stand_in_churn
+
+    rng = np.random.default_rng(0)
+    n = 12
+    x = pd.DataFrame({"frequency": rng.integers(1, 20, n).astype(float), "recency": rng.random(n)})
+    closed = np.linspace(0.01, 0.2, n)
+    example = InnerExamples(cutoff=D(2021, 1, 1), table=x, btyd=x, components=x, value_inputs=x, churn_inputs=x,
+                            spend_window=np.ones(n), purchase_days=np.ones(n), churned=np.zeros(n, dtype=int),
+                            closed_form_churn=closed)
+    config = load_config(None, ["churn.n_estimators=5"])
+    validation = np.arange(n) % 3 == 0
+    churn, why = _fit_churn_or_none([example], validation, 90, config)
+    assert churn is None
+    assert why == ("churn labels of the 8 training examples hold 8 active and 0 churned customers within the "
+                   "90-day churn window (fewer than 2 of a class)")
+    stand_in = _stand_in_churn([example], config)  # stored only because the scorer's format holds a booster
+    assert stand_in.predict_proba(x).shape == (n, 2)
+    with_both = InnerExamples(**{**example.__dict__, "churned": (np.arange(n) % 2).astype(int)})
+    fitted, why = _fit_churn_or_none([with_both], validation, 90, config)
+    assert fitted is not None and why == ""

@@ -5,8 +5,12 @@ log-parameters, evaluated on collapsed sufficient statistics (distinct rows with
 weights, so the collapsed fit equals the per-customer fit). This module runs several seeded
 L-BFGS-B starts, polishes the best one with Newton steps on a Hessian obtained by central
 differences of the analytic gradient (computed once more at the optimum), and judges the
-result: a stop that scipy calls "precision loss" is accepted when the gradient norm is small
-and the Hessian is positive definite; otherwise the caller may walk a penalizer path.
+result: a stop that scipy calls "precision loss" is accepted when the Hessian is positive
+definite and either the gradient norm is small or -- scale-aware -- the total log-likelihood is
+estimated to lie within ``FIT_LOG_LIKELIHOOD_SHORTFALL`` nats of its optimum (n/2 g'H^-1 g).
+Both tests use the *projected* gradient, so a parameter that the likelihood drives to the box
+on log-parameters (a boundary maximum, e.g. BG/NBD a, b -> 0 or -> infinity) is accepted with a
+logged warning and NaN standard errors for it; otherwise the caller may walk a penalizer path.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from threadpoolctl import threadpool_limits
 from clvkit.constants import (
     FIT_GRADIENT_TOLERANCE,
     FIT_HESSIAN_STEP,
+    FIT_LOG_LIKELIHOOD_SHORTFALL,
     FIT_LOG_PARAM_BOUND,
     FIT_MAX_ITERATIONS,
     FIT_NEWTON_STEPS,
+    FIT_VALUE_ROUNDING,
     FIT_START_SCALE,
 )
 
@@ -51,6 +57,10 @@ class OptimumReport:
     message: str
     starts: int
     start_objectives: list[float] = field(default_factory=list)
+    #: estimated distance of the total log-likelihood from its optimum (nats), NaN if unknown
+    log_likelihood_shortfall: float = float("nan")
+    #: which log-parameters ended on the box (the likelihood is maximised in a limit there)
+    at_bound: list[bool] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +71,8 @@ class OptimumReport:
             "optimizer_message": self.message,
             "starts": int(self.starts),
             "start_objectives": [float(v) for v in self.start_objectives],
+            "log_likelihood_shortfall": float(self.log_likelihood_shortfall),
+            "at_bound": [bool(v) for v in self.at_bound],
         }
 
 
@@ -113,13 +125,15 @@ def numerical_hessian(objective: Objective, x: FloatArray) -> FloatArray:
 
 
 def is_positive_definite(hessian: FloatArray) -> bool:
+    """Cholesky succeeds and the matrix is numerically invertible (condition below 1/eps)."""
     if not np.all(np.isfinite(hessian)):
         return False
     try:
         np.linalg.cholesky(hessian)
     except np.linalg.LinAlgError:
         return False
-    return True
+    eigenvalues = np.linalg.eigvalsh(hessian)
+    return bool(eigenvalues[0] > np.finfo(float).eps * max(eigenvalues[-1], 0.0))
 
 
 def _safe(objective: Objective) -> Objective:
@@ -142,13 +156,15 @@ def minimize_multistart(
     n_starts: int,
     random_state: int | None,
     fixed_bounds: Sequence[tuple[float, float]] | None = None,
+    n_weight: float | None = None,
 ) -> OptimumReport:
     """Minimise from ``first_start`` and ``n_starts - 1`` seeded perturbations; polish the best.
 
     Starts are ``first_start + N(0, FIT_START_SCALE)`` in log-parameters (seeded by
     ``random_state``). The Hessian is computed once at the best optimum, which is then polished
     by up to ``FIT_NEWTON_STEPS`` Newton steps with it while the Hessian is positive definite
-    and both the objective and the gradient norm decrease.
+    and both the objective and the gradient norm decrease. ``n_weight`` (the number of customers
+    the mean NLL averages over) enables the scale-aware log-likelihood shortfall test.
     """
     safe = _safe(objective)
     k = first_start.size
@@ -163,7 +179,7 @@ def minimize_multistart(
         results = _run_starts(safe, starts, bounds)
     best = min(results, key=lambda r: r.fun)
     x = np.asarray(best.x, dtype=float)
-    return _polish(safe, best, x, bounds, len(starts), results)
+    return _polish(safe, best, x, bounds, len(starts), results, n_weight)
 
 
 def _run_starts(safe: Objective, starts: list[FloatArray], bounds: list[tuple[float, float]]) -> list[Any]:
@@ -179,7 +195,13 @@ def _run_starts(safe: Objective, starts: list[FloatArray], bounds: list[tuple[fl
 
 
 def _polish(
-    safe: Objective, best: Any, x: FloatArray, bounds: list[tuple[float, float]], n_starts: int, results: list[Any]
+    safe: Objective,
+    best: Any,
+    x: FloatArray,
+    bounds: list[tuple[float, float]],
+    n_starts: int,
+    results: list[Any],
+    n_weight: float | None = None,
 ) -> OptimumReport:
     value, grad = safe(x)
     hessian = numerical_hessian(safe, x)
@@ -190,33 +212,97 @@ def _polish(
             break
         candidate = np.clip(x - np.linalg.solve(hessian, grad), lower, upper)
         new_value, new_grad = safe(candidate)
-        if not (new_value <= value and np.linalg.norm(new_grad) < np.linalg.norm(grad)):
+        # the objective may tie within rounding at the optimum: the gradient norm decides there
+        if not (new_value <= value + FIT_VALUE_ROUNDING * abs(value) and np.linalg.norm(new_grad) < np.linalg.norm(grad)):
             break
         x, value, grad = candidate, new_value, new_grad
-    gradient_norm = float(np.linalg.norm(grad))
-    positive = is_positive_definite(hessian)
-    at_bound = bool(np.any((x <= lower + 1e-9) | (x >= upper - 1e-9)))
-    converged = gradient_norm < FIT_GRADIENT_TOLERANCE and positive and not at_bound
     message = str(best.message)
-    if converged and not best.success:
+    test = judge_optimum(x, grad, hessian, lower, upper, n_weight)
+    if test.converged and (not best.success or test.accepted_by_shortfall or np.any(test.at_bound)):
         logger.info(
-            "optimizer stopped with %r but the gradient norm is %.2e and the Hessian is positive "
-            "definite: accepted as converged", message, gradient_norm,
+            "optimizer stopped with %r; projected gradient norm %.2e, log-likelihood within %.2e nats "
+            "of its optimum, Hessian positive definite%s: accepted as converged",
+            message, test.gradient_norm, test.shortfall, "" if not np.any(test.at_bound) else
+            f" on the free parameters (parameters {np.flatnonzero(test.at_bound).tolist()} at the bound)",
         )
     return OptimumReport(
-        log_params=x, objective=value, gradient_norm=gradient_norm, hessian=hessian,
-        hessian_positive_definite=positive, converged=converged, message=message,
+        log_params=x, objective=value, gradient_norm=test.gradient_norm, hessian=hessian,
+        hessian_positive_definite=test.positive, converged=test.converged, message=message,
         starts=n_starts, start_objectives=[float(r.fun) for r in results],
+        log_likelihood_shortfall=test.shortfall, at_bound=[bool(v) for v in test.at_bound],
     )
 
 
+@dataclass
+class OptimumTest:
+    """The convergence verdict of :func:`judge_optimum`."""
+
+    converged: bool
+    gradient_norm: float
+    shortfall: float
+    positive: bool
+    at_bound: NDArray[np.bool_]
+    accepted_by_shortfall: bool
+
+
+def judge_optimum(
+    x: FloatArray,
+    grad: FloatArray,
+    hessian: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    n_weight: float | None,
+) -> OptimumTest:
+    """Converged when the Hessian is PD on the free parameters and the projected gradient is small.
+
+    The projected gradient ``x - clip(x - g, lower, upper)`` is the gradient with the components
+    that push a parameter out of the box removed (KKT conditions of the box-constrained fit).
+    Small means: its norm below ``FIT_GRADIENT_TOLERANCE``, or the Newton decrement on the free
+    parameters, scaled to the total log-likelihood, ``n/2 g_f' H_ff^-1 g_f``, below
+    ``FIT_LOG_LIKELIHOOD_SHORTFALL`` nats while the bound parameters' components are below the
+    gradient tolerance.
+    """
+    at_bound = (x <= lower + 1e-9) | (x >= upper - 1e-9)
+    projected = x - np.clip(x - grad, lower, upper)
+    gradient_norm = float(np.linalg.norm(projected))
+    free = ~at_bound
+    if not np.any(free):
+        return OptimumTest(False, gradient_norm, float("nan"), False, at_bound, False)
+    h_free = hessian[np.ix_(free, free)]
+    positive = is_positive_definite(h_free)
+    shortfall = float("nan")
+    if positive and n_weight is not None:
+        g_free = projected[free]
+        shortfall = float(0.5 * n_weight * g_free @ np.linalg.solve(h_free, g_free))
+    small_gradient = gradient_norm < FIT_GRADIENT_TOLERANCE
+    by_shortfall = bool(
+        not small_gradient
+        and np.isfinite(shortfall)
+        and shortfall < FIT_LOG_LIKELIHOOD_SHORTFALL
+        and np.all(np.abs(projected[at_bound]) < FIT_GRADIENT_TOLERANCE)
+    )
+    converged = positive and (small_gradient or by_shortfall)
+    return OptimumTest(bool(converged), gradient_norm, shortfall, bool(positive), at_bound, by_shortfall)
+
+
 def standard_errors_from_hessian(
-    params: dict[str, float], hessian: FloatArray, n_weight: float, positive: bool
+    params: dict[str, float],
+    hessian: FloatArray,
+    n_weight: float,
+    positive: bool,
+    at_bound: Sequence[bool] | None = None,
 ) -> dict[str, float]:
-    """Delta-method SEs: ``SE(theta_i) = theta_i sqrt((H^-1)_ii / n)`` (H of the mean NLL in log-params)."""
+    """Delta-method SEs: ``SE(theta_i) = theta_i sqrt((H^-1)_ii / n)`` (H of the mean NLL in log-params).
+
+    Parameters at the box (``at_bound``) get NaN; the others come from the free block of H.
+    """
     names = list(params)
     if not positive:
         return dict.fromkeys(names, float("nan"))
-    cov = np.linalg.inv(hessian) / n_weight
-    values = np.asarray([params[k] for k in names]) * np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    free = np.ones(len(names), dtype=bool) if not at_bound else ~np.asarray(at_bound, dtype=bool)
+    if not np.any(free):
+        return dict.fromkeys(names, float("nan"))
+    variances = np.full(len(names), np.nan)
+    variances[free] = np.diag(np.linalg.inv(hessian[np.ix_(free, free)])) / n_weight
+    values = np.asarray([params[k] for k in names]) * np.sqrt(np.clip(variances, 0.0, None))
     return {k: float(v) for k, v in zip(names, values, strict=True)}

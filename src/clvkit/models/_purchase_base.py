@@ -56,6 +56,11 @@ logger = logging.getLogger(__name__)
 FloatArray = NDArray[np.float64]
 #: recency may exceed T by rounding in summaries (lifetimes: 1 ulp); larger gaps are errors.
 RECENCY_T_RELATIVE_TOLERANCE = 1e-9
+#: The fix named when no customer has a repeat purchase in the calibration period.
+NO_REPEAT_FIX = (
+    "Set data.calibration_end later (so that the calibration period holds customers' second "
+    "purchases) or point data.source at a log with more history"
+)
 
 
 class FitData:
@@ -188,7 +193,7 @@ class PurchaseModelBase(BaseEstimator):
         if not np.any(wu[xu > 0] > 0):
             raise UserInputError(
                 f"{self.MODEL_NAME} fit needs repeat purchases: no customer with positive weight "
-                "has frequency > 0"
+                f"has frequency > 0. {NO_REPEAT_FIX}"
             )
         scale = 1.0 / float(np.max(Tu))
         data = FitData(xu, txu * scale, Tu * scale, wu)
@@ -216,14 +221,26 @@ class PurchaseModelBase(BaseEstimator):
                 )
                 logger.warning(degenerate)
         if degenerate is None and not optimum.converged:
-            optimum, used_penalizer, reason = self._penalizer_path(data, optimum, penalizer, n_customers, n_repeaters)
+            optimum, used_penalizer, reason = self._penalizer_path(
+                data, optimum, penalizer, n_customers, n_repeaters, start
+            )
             scaled = self._unpack(optimum.log_params)
 
         params = self._params_in_units(scaled, scale)
         self.params_ = params
         self.standard_errors_ = standard_errors_from_hessian(
-            params, optimum.hessian, data.total_weight, optimum.hessian_positive_definite
+            params, optimum.hessian, data.total_weight, optimum.hessian_positive_definite, optimum.at_bound
         )
+        limits = [k for k, bound in zip(self.PARAM_NAMES, optimum.at_bound, strict=False) if bound]
+        if limits:
+            logger.warning(
+                "%s: the likelihood is maximised in a limit (%s at the edge of the parameter range: %s); "
+                "the fit is accepted (projected gradient %.2e, log-likelihood within %.2e nats of its "
+                "optimum), the standard errors of these parameters are NaN",
+                self.MODEL_NAME, ", ".join(limits),
+                ", ".join(f"{k}={params[k]:.3g}" for k in limits), optimum.gradient_norm,
+                optimum.log_likelihood_shortfall,
+            )
         if not optimum.hessian_positive_definite:
             logger.warning(
                 "%s standard errors are NaN: the Hessian is not positive definite at the optimum "
@@ -257,12 +274,21 @@ class PurchaseModelBase(BaseEstimator):
             return self._objective(log_params, data, penalizer)
 
         return minimize_multistart(
-            objective, start, n_starts=int(self.n_starts), random_state=self.random_state
+            objective, start, n_starts=int(self.n_starts), random_state=self.random_state,
+            n_weight=data.total_weight,
         )
 
     def _penalizer_path(
-        self, data: FitData, failed: OptimumReport, penalizer: float, n_customers: int, n_repeaters: int
+        self,
+        data: FitData,
+        failed: OptimumReport,
+        penalizer: float,
+        n_customers: int,
+        n_repeaters: int,
+        start: FloatArray,
     ) -> tuple[OptimumReport, float, str]:
+        """Refit with each larger penalizer from the original start (not the failed optimum, which
+        may sit far out on a ridge), so the result equals a fit configured with that penalizer."""
         why = (
             f"the fit with penalizer {penalizer:g} stopped with gradient norm {failed.gradient_norm:.2e} "
             f"and a Hessian that is {'' if failed.hessian_positive_definite else 'not '}positive "
@@ -270,7 +296,7 @@ class PurchaseModelBase(BaseEstimator):
         )
         logger.warning("%s: %s; trying penalizers %s", self.MODEL_NAME, why, [p for p in PENALIZER_PATH if p > penalizer])
         for candidate in (p for p in PENALIZER_PATH if p > penalizer):
-            optimum = self._optimise(data, failed.log_params, candidate)
+            optimum = self._optimise(data, start, candidate)
             if optimum.converged:
                 reason = f"raised from {penalizer:g} to {candidate:g} because {why}"
                 logger.warning("%s: %s", self.MODEL_NAME, reason)
@@ -308,9 +334,9 @@ class PurchaseModelBase(BaseEstimator):
             raise UserInputError(f"{name} fit: recency must be 0 for customers with frequency 0")
         if not np.any(x > 0):
             raise UserInputError(
-                f"{name} fit needs repeat purchases: none of the {x.size} customers has "
-                "frequency > 0, so the dropout parameters cannot be estimated; use a longer "
-                "calibration period"
+                f"{name} fit needs repeat purchases: none of the {x.size} customers has a repeat "
+                "purchase (frequency > 0) before the calibration end, so the purchase rate and "
+                f"dropout (and the spend per order) cannot be estimated. {NO_REPEAT_FIX}"
             )
         if not np.any(T > 0):
             raise UserInputError(f"{name} fit: every customer has T = 0 (no observation time)")
@@ -453,7 +479,9 @@ def _fit_limit(data: FitData, random_state: int | None) -> tuple[tuple[float, fl
     def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
         return NBDModel._objective(log_params, data, 0.0)
 
-    optimum = minimize_multistart(objective, np.full(2, 0.1), n_starts=1, random_state=random_state)
+    optimum = minimize_multistart(
+        objective, np.full(2, 0.1), n_starts=1, random_state=random_state, n_weight=data.total_weight
+    )
     r, alpha = (float(v) for v in np.exp(optimum.log_params))
     ll = float(np.dot(data.w, NBDModel._loglik_rows((r, alpha), data.x, data.tx, data.T)))
     return (r, alpha), ll

@@ -157,7 +157,8 @@ class GammaGammaModel(BaseEstimator):
                 f"{'' if optimum.hessian_positive_definite else 'not '}positive definite ({optimum.message})"
             )
             for candidate in (p for p in PENALIZER_PATH if p > penalizer):
-                retry = _optimise(xu, mu, wu, candidate, self.n_starts, self.random_state, optimum.log_params)
+                # from the original start, as a fit configured with this penalizer would run
+                retry = _optimise(xu, mu, wu, candidate, self.n_starts, self.random_state)
                 if retry.converged:
                     optimum, used, reason = retry, candidate, f"raised from {penalizer:g} to {candidate:g} because {why}"
                     logger.warning("%s: %s", MODEL_NAME, reason)
@@ -175,7 +176,7 @@ class GammaGammaModel(BaseEstimator):
         params = {"p": p, "q": q, "v": v_scaled * scale}
         self.params_ = params
         self.standard_errors_ = standard_errors_from_hessian(
-            params, optimum.hessian, float(wu.sum()), optimum.hessian_positive_definite
+            params, optimum.hessian, float(wu.sum()), optimum.hessian_positive_definite, optimum.at_bound
         )
         self.spend_scale_ = float(scale)
         self.log_likelihood_ = float(np.dot(wu, log_likelihood((p, q, v_scaled * scale), xu, mu * scale)))
@@ -302,7 +303,8 @@ def _optimise(
 ) -> OptimumReport:
     first = np.full(3, 0.1) if start is None else start  # lifetimes' start: log-params 0.1
     return minimize_multistart(
-        lambda lp: _objective(lp, x, m, w, penalizer), first, n_starts=int(n_starts), random_state=random_state
+        lambda lp: _objective(lp, x, m, w, penalizer), first, n_starts=int(n_starts), random_state=random_state,
+        n_weight=float(w.sum()),
     )
 
 

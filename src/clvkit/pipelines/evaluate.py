@@ -126,6 +126,7 @@ def evaluate_origin(transactions: pd.DataFrame, origin: dt.date, holdout_end: dt
     if holdout_end <= origin:
         raise UserInputError(f"evaluation origin {origin} leaves no holdout before {holdout_end}")
     history = transactions.loc[transactions[schemas.TIMESTAMP] < pd.Timestamp(origin) + pd.Timedelta(days=1)]
+    check_holdout_purchases(transactions, history, origin, holdout_end)
     horizon_days = int(round(config.clv.horizon_months * DAYS_PER_MONTH))
     stage = fit_stage(history, origin, first_date, horizon_days, config)
     scorer = scorer_for(stage, config)
@@ -180,6 +181,30 @@ def evaluate_origin(transactions: pd.DataFrame, origin: dt.date, holdout_end: dt
                 holdout_end, stage.clv_source, results.get("clv_gini_norm", np.nan),
                 results.get("baseline_hist_gini_norm", np.nan), results.get("clv_aggregate_error_pct", np.nan))
     return OriginEvaluation(origin, holdout_end, stage, scorer, cal, results, frame)
+
+
+def check_holdout_purchases(transactions: pd.DataFrame, history: pd.DataFrame, origin: dt.date,
+                            holdout_end: dt.date) -> None:
+    """The holdout ``(origin, holdout_end]`` must hold purchases by customers known at ``origin``.
+
+    Without them every holdout metric is undefined; the message names the dates to move.
+    """
+    stamps = transactions[schemas.TIMESTAMP]
+    after = transactions.loc[(stamps >= pd.Timestamp(origin) + pd.Timedelta(days=1))
+                             & (stamps < pd.Timestamp(holdout_end) + pd.Timedelta(days=1))]
+    known = after[schemas.CUSTOMER_ID].isin(history[schemas.CUSTOMER_ID].unique())
+    if known.any():
+        return
+    last = stamps.max().date() if len(stamps) else origin
+    holdout_days = (holdout_end - origin).days
+    raise UserInputError(
+        f"the evaluation holdout {origin + dt.timedelta(days=1)} .. {holdout_end} has no purchases by the "
+        f"{history[schemas.CUSTOMER_ID].nunique()} customers known at {origin} "
+        f"({f'{len(after)} purchase row(s), all by new customers' if len(after) else 'no purchase row at all'}), "
+        f"so nothing can be evaluated; the last purchase in the log is on {last}. "
+        f"Move data.calibration_end earlier (to {last - dt.timedelta(days=holdout_days)} or before for a "
+        f"{holdout_days}-day holdout) or set data.observation_end to {last}"
+    )
 
 
 def _churn_evaluation(transactions: pd.DataFrame, stage: StageModels, table: pd.DataFrame, scores: pd.DataFrame,

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from clvkit import schemas
-from clvkit.constants import DAYS_PER_TIME_UNIT
+from clvkit.constants import DAYS_PER_TIME_UNIT, N_DECILES
 from clvkit.data.timeframe import TimeFrame
 from clvkit.evaluation import metrics, plots, tracking
 from clvkit.models.bgnbd import BetaGeoModel
 from clvkit.models.scorer import ClvScorer
 from clvkit.pipelines.evaluate import HOLDOUT_PURCHASES, HoldoutEvaluation
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Highest repeat-purchase count shown on its own in count plots; higher counts are pooled.
 MAX_FREQUENCY_SHOWN = 7
@@ -37,25 +43,35 @@ def evaluation_figures(
     actual_spend = preds["actual_spend_holdout"].to_numpy()
     served = preds["pred_served"].to_numpy()
     value_scores = {name.removeprefix("pred_"): preds[name].to_numpy() for name in preds if name.startswith("pred_")}
-    evaluation.tables.update({
-        "purchases_calibration": calibration,
-        "deciles": metrics.decile_table(actual_spend, served),
-        "churn_feature_importance": _importance_table(stage.churn.feature_importances_),
-        "per_origin": evaluation.per_origin(),
-    })
+    tables: dict[str, Callable[[], pd.DataFrame]] = {
+        "purchases_calibration": lambda: calibration,
+        "per_origin": evaluation.per_origin,
+    }
+    figures_to_draw: dict[str, Callable[[], Figure]] = {
+        "calibration_purchases": lambda: plots.plot_calibration_purchases(calibration),
+        "cumulative_tracking": lambda: cumulative_tracking_figure(
+            stage.bgnbd, transactions, cal.table.index, frame, unit_days, latest.origin, latest.holdout_end),
+        "p_alive_matrix": lambda: p_alive_figure(stage.bgnbd, f_cal, table[schemas.T].to_numpy()),
+    }
+    value_skipped = _value_figures_skipped(actual_spend, stage.clv_available)
+    if value_skipped:
+        logger.warning("value figures (gain curve, deciles) skipped: %s", value_skipped)
+    else:
+        figures_to_draw["gain_curve"] = lambda: plots.plot_gain_curve(actual_spend, value_scores)
+        if actual_spend.size >= N_DECILES:
+            tables["deciles"] = lambda: metrics.decile_table(actual_spend, served)
+            figures_to_draw["deciles"] = lambda: plots.plot_deciles(actual_spend, served)
+        else:
+            logger.warning("decile table and plot skipped: %d customer(s) in the evaluation holdout cannot fill "
+                           "%d deciles", actual_spend.size, N_DECILES)
+    if not stage.churn_stand_in:  # a stand-in booster (one-class labels) has no importances worth showing
+        importances = stage.churn.feature_importances_
+        tables["churn_feature_importance"] = lambda: _importance_table(importances)
+        figures_to_draw["churn_feature_importance"] = lambda: plots.plot_feature_importance(importances)
     if stage.clv_available:
         served_scores = scorer.score(served_table, intervals=False)
-        evaluation.tables["segments"] = plots.segment_summary(served_scores)
-        evaluation.tables["value_at_risk"] = plots.value_at_risk_summary(served_scores)
-    figures = {
-        "calibration_purchases": plots.plot_calibration_purchases(calibration),
-        "cumulative_tracking": cumulative_tracking_figure(
-            stage.bgnbd, transactions, cal.table.index, frame, unit_days, latest.origin, latest.holdout_end),
-        "deciles": plots.plot_deciles(actual_spend, served),
-        "gain_curve": plots.plot_gain_curve(actual_spend, value_scores),
-        "churn_feature_importance": plots.plot_feature_importance(stage.churn.feature_importances_),
-        "p_alive_matrix": p_alive_figure(stage.bgnbd, f_cal, table[schemas.T].to_numpy()),
-    }
+        tables["segments"] = lambda: plots.segment_summary(served_scores)
+        tables["value_at_risk"] = lambda: plots.value_at_risk_summary(served_scores)
     if "churned_in_window" in preds:
         churn_y = preds["churned_in_window"].to_numpy()
         probabilities = {"served churn": preds["churn_probability"].to_numpy(),
@@ -66,14 +82,47 @@ def evaluation_figures(
         recency = preds["days_since_last_purchase"].to_numpy()
         ranking = {**probabilities, "days since last purchase": recency / max(float(recency.max()), 1.0),
                    "1 - P(alive) (reference)": 1.0 - preds["p_alive"].to_numpy()}
-        evaluation.tables["churn_reliability"] = reliability
-        figures["churn_reliability"] = plots.plot_reliability(reliability, group_col="model")
-        figures["churn_roc_pr"] = plots.plot_roc_pr(churn_y, ranking)
+        tables["churn_reliability"] = lambda: reliability
+        figures_to_draw["churn_reliability"] = lambda: plots.plot_reliability(reliability, group_col="model")
+        if np.unique(churn_y).size == 2:
+            figures_to_draw["churn_roc_pr"] = lambda: plots.plot_roc_pr(churn_y, ranking)
+        else:
+            logger.warning("churn ROC/PR plot skipped: every one of the %d holdout customers is %s within the "
+                           "churn window (one class)", churn_y.size, "churned" if churn_y.all() else "active")
     if hasattr(stage.bgnbd, "probability_of_n_purchases"):  # BG/NBD; not every purchase model has P(X(t) = n)
-        figures["period_transactions"] = period_transactions_figure(stage.bgnbd, f_cal, table[schemas.T].to_numpy())
+        figures_to_draw["period_transactions"] = lambda: period_transactions_figure(
+            stage.bgnbd, f_cal, table[schemas.T].to_numpy())
     if stage.value_ml is not None:
-        figures["value_feature_importance"] = plots.plot_feature_importance(stage.value_ml.feature_importances_)
-    return figures
+        value_importances = stage.value_ml.feature_importances_
+        figures_to_draw["value_feature_importance"] = lambda: plots.plot_feature_importance(value_importances)
+    evaluation.tables.update(_built(tables, "table"))
+    return _built(figures_to_draw, "figure")
+
+
+def _value_figures_skipped(actual_spend: np.ndarray, clv_available: bool) -> str:
+    """Why the value figures cannot be drawn (empty string when they can)."""
+    if not clv_available:
+        return "the run serves no CLV (count-only log without clv.value_per_purchase)"
+    total = float(np.sum(actual_spend))
+    if not np.isfinite(total) or total <= 0:
+        return (f"the realised holdout value of the {actual_spend.size} customer(s) totals {total:g}, so there is "
+                "no value to rank (count-only log without clv.value_per_purchase, or no spend in the holdout)")
+    return ""
+
+
+def _built(builders: dict[str, Callable[[], T]], kind: str) -> dict[str, T]:
+    """Each figure/table built; one that degenerate data cannot give (ValueError) is skipped and logged.
+
+    A plot of a tiny or degenerate log (one customer, no repeat purchase, a tenure of 0) must not
+    end the run: the model and its metrics are still logged.
+    """
+    out: dict[str, T] = {}
+    for name, build in builders.items():
+        try:
+            out[name] = build()
+        except ValueError as err:
+            logger.warning("%s %r skipped: %s", kind, name, err)
+    return out
 
 
 def segment_table(scorer: ClvScorer, table: pd.DataFrame) -> pd.DataFrame:

@@ -67,6 +67,10 @@ BASELINE_CANDIDATE = "historical"
 CHOOSING_POLICIES = ("best_inner", "best_on_holdout")
 #: Folds of the cross-fitted blend weights on the inner validation customers.
 BLEND_FOLDS = 2
+#: Customers needed at the latest inner cut-off: at least two to train on and two to validate every choice.
+MIN_RECIPE_CUSTOMERS = 4
+#: Validation share of the stand-in churn booster (one-class labels): half, so both halves hold both classes.
+STAND_IN_VALIDATION_FRACTION = 0.5
 
 
 @dataclass
@@ -112,6 +116,7 @@ class StageModels:
     clv_available: bool = True
     clv_absent_reason: str = ""
     inner_validation: pd.DataFrame | None = None
+    churn_stand_in: bool = False
 
     @property
     def purchase(self) -> Any:
@@ -261,6 +266,7 @@ def fit_stage(
     logger.info("recipe as of %s: inner cut-offs %s; value window %d days; churn window %d days (%s)",
                 as_of, ", ".join(map(str, cutoffs)), value_window, churn_window, churn_window_reason)
     history = transactions.loc[transactions[schemas.TIMESTAMP] < pd.Timestamp(as_of) + pd.Timedelta(days=1)]
+    check_recipe_customers(history, cutoffs[0], as_of)
 
     purchase_name, purchase_reason, inner_purchase = _choose_purchase_model(
         history, cutoffs[0], value_window, config)
@@ -307,10 +313,16 @@ def fit_stage(
     logger.info("served CLV: %s (%s); weights %s, total calibration %.3f", clv_source, clv_reason,
                 describe_weights(blend.weights_), blend.calibration_)
 
-    churn = _churn_model(config).fit(_stack([e.churn_inputs for e in examples], validation),
-                                     _stack_values([e.churned for e in examples], validation).astype(int))
-    churn_source, churn_reason, churn_scores = _choose_churn(churn, valid, validation)
-    inner.update(churn_scores)
+    churn, one_class = _fit_churn_or_none(examples, validation, churn_window, config)
+    churn_stand_in = churn is None
+    if churn is None:
+        churn_source, churn_reason = "closed_form", (
+            f"{one_class}; the churn classifier cannot learn from one class, so the run serves the purchase "
+            "model's closed-form P(no purchase in the window) (churn.window_days sets the window)")
+        churn = _stand_in_churn(examples, config)
+    else:
+        churn_source, churn_reason, churn_scores = _choose_churn(churn, valid, validation)
+        inner.update(churn_scores)
     if churn_source == "classifier":
         churn = _churn_model(config).fit(_stack([e.churn_inputs for e in examples], None),
                                          _stack_values([e.churned for e in examples], None).astype(int))
@@ -329,8 +341,53 @@ def fit_stage(
         purchase_model=purchase_name, purchase_reason=purchase_reason,
         churn_window_reason=churn_window_reason, inner_cutoffs=tuple(cutoffs), inner_metrics=inner,
         inner_validation=components.assign(actual=actual), clv_available=clv_available,
-        clv_absent_reason=absent,
+        clv_absent_reason=absent, churn_stand_in=churn_stand_in,
     )
+
+
+def check_recipe_customers(history: pd.DataFrame, cutoff: dt.date, as_of: dt.date) -> None:
+    """Enough customers at the latest inner cut-off to train on some and validate the choices on others."""
+    known = history.loc[history[schemas.TIMESTAMP] < pd.Timestamp(cutoff) + pd.Timedelta(days=1), schemas.CUSTOMER_ID]
+    n = int(known.nunique())
+    if n < MIN_RECIPE_CUSTOMERS:
+        examples = ", ".join(repr(str(c)) for c in known.drop_duplicates().head(constants.MAX_EXAMPLE_ROWS))
+        raise UserInputError(
+            f"only {n} customer{'' if n == 1 else 's'} ({examples or 'none'}) had bought by the inner cut-off "
+            f"{cutoff} of the recipe fitted as of {as_of}: the recipe trains on some customers and validates every "
+            f"choice on the others, so it needs at least {MIN_RECIPE_CUSTOMERS} customers (and a few repeat "
+            "buyers). Point data.source at the full transaction log, or move data.calibration_end later"
+        )
+
+
+def _fit_churn_or_none(examples: list[InnerExamples], validation: np.ndarray, window_days: int,
+                       config: ClvkitConfig) -> tuple[ChurnClassifier | None, str]:
+    """The churn classifier on the training customers, or ``None`` and why when the labels hold (nearly) one class."""
+    y = _stack_values([e.churned for e in examples], validation).astype(int)
+    churned, active = int(y.sum()), int(y.size - y.sum())
+    why = (f"churn labels of the {y.size} training examples hold {active} active and {churned} churned customers "
+           f"within the {window_days}-day churn window")
+    if min(churned, active) < constants.MIN_CHURN_CLASS_COUNT:
+        logger.warning("%s: fewer than %d of a class", why, constants.MIN_CHURN_CLASS_COUNT)
+        return None, f"{why} (fewer than {constants.MIN_CHURN_CLASS_COUNT} of a class)"
+    try:
+        return _churn_model(config).fit(_stack([e.churn_inputs for e in examples], validation), y), ""
+    except UserInputError as err:  # e.g. too few of a class for the stratified early-stopping split
+        logger.warning("churn classifier not fitted: %s", err)
+        return None, f"{why}; the classifier could not be fitted: {err}"
+
+
+def _stand_in_churn(examples: list[InnerExamples], config: ClvkitConfig) -> ChurnClassifier:
+    """A booster stored only because the scorer's format holds one; never served (``churn_source`` closed_form).
+
+    Distilled from the closed-form churn ``P(X(window) = 0)``: the customers in the upper half of
+    it (by rank, ties broken by order) are labelled 1, so both classes exist whatever the real labels are.
+    """
+    x = _stack([e.churn_inputs for e in examples], None)
+    closed = np.concatenate([e.closed_form_churn for e in examples])
+    rank = np.argsort(np.argsort(closed, kind="stable"), kind="stable")
+    y = (rank >= closed.size // 2).astype(int)
+    model = _churn_model(config).set_params(validation_fraction=STAND_IN_VALIDATION_FRACTION, calibration="none")
+    return model.fit(x, y)
 
 
 def _inner_examples(history: pd.DataFrame, cutoff: dt.date, value_window: int, churn_window: int,
@@ -490,7 +547,9 @@ def _choose_churn(churn: ChurnClassifier, valid: InnerExamples,
         "inner_churn_recency_pr_auc": metrics.average_precision(y, days),
     }
     auc = scores["inner_churn_classifier_roc_auc"]
-    best_auc = np.nanmax([scores["inner_churn_closed_form_roc_auc"], scores["inner_churn_recency_roc_auc"]])
+    baseline_aucs = [a for a in (scores["inner_churn_closed_form_roc_auc"], scores["inner_churn_recency_roc_auc"])
+                     if np.isfinite(a)]
+    best_auc = max(baseline_aucs) if baseline_aucs else float("nan")  # NaN: one class among validation customers
     brier, closed_brier = scores["inner_churn_classifier_brier"], scores["inner_churn_closed_form_brier"]
     figures = (f"ROC AUC {auc:.4f} vs best baseline {best_auc:.4f}; "
                f"Brier {brier:.4f} vs closed form {closed_brier:.4f}")

@@ -182,7 +182,12 @@ def check_primary_metric(name: str, metrics: dict[str, float]) -> None:
     """The configured primary metric must be one the run computes."""
     if name not in metrics:
         known = ", ".join(sorted(m for m in metrics if not m.startswith(("lift_", "param_"))))
-        raise UserInputError(f"evaluation.primary_metric {name!r} is not a metric of this run; choose one of: {known}")
+        actual = metrics.get("clv_holdout_total_actual")
+        why = (f" (the evaluation holdout's realised value totals {actual:g}, so the value metrics are undefined: "
+               "move data.calibration_end earlier so the holdout holds spend)"
+               if name.startswith("clv_") and actual is not None and not actual > 0 else "")
+        raise UserInputError(f"evaluation.primary_metric {name!r} is not a metric of this run{why}; "
+                             f"choose one of: {known}")
 
 
 def train(config: ClvkitConfig, config_path: str | None = None) -> TrainResult:
