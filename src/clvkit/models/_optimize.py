@@ -33,8 +33,8 @@ from clvkit.constants import (
     FIT_LOG_PARAM_BOUND,
     FIT_MAX_ITERATIONS,
     FIT_NEWTON_STEPS,
-    FIT_VALUE_ROUNDING,
     FIT_START_SCALE,
+    FIT_VALUE_ROUNDING,
 )
 
 logger = logging.getLogger(__name__)
