@@ -161,3 +161,13 @@ def test_quadrant_thresholds_and_cells() -> None:
         quadrant_threshold(values, "mean")
     cells = assign_quadrants(np.array([5.0, 5.0, 1.0, 1.0, 0.0]), np.array([9.0, 1.0, 9.0, 1.0, 9.0]), (5.0, 9.0))
     assert cells.tolist() == ["Stars", "Fading", "Rising", "Low value", "Rising"]
+
+
+def test_scorer_without_a_churn_classifier_round_trips(btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    """One-class churn labels leave no classifier: the state stores none and scores stay the closed form."""
+    scorer, table = btyd_scorer
+    state, boosters = scorer.to_dict(), scorer.boosters()
+    assert state["churn"] is None and "churn" not in boosters
+    restored = ClvScorer.from_dict(json.loads(json.dumps(state)), boosters)
+    assert restored.churn is None
+    pd.testing.assert_frame_equal(restored.score(table.head(40)), scorer.score(table.head(40)))

@@ -150,7 +150,7 @@ def test_empty_holdout_names_the_dates_to_move() -> None:
 
 def test_one_class_churn_labels_fall_back_to_the_closed_form() -> None:
     """Nobody churns within the window: no classifier (the run serves closed-form churn) and why."""
-    from clvkit.pipelines.fitting import InnerExamples, _fit_churn_or_none, _stand_in_churn
+    from clvkit.pipelines.fitting import InnerExamples, _fit_churn_or_none
 
     rng = np.random.default_rng(0)
     n = 12
@@ -165,8 +165,6 @@ def test_one_class_churn_labels_fall_back_to_the_closed_form() -> None:
     assert churn is None
     assert why == ("churn labels of the 8 training examples hold 8 active and 0 churned customers within the "
                    "90-day churn window (fewer than 2 of a class)")
-    stand_in = _stand_in_churn([example], config)  # stored only because the scorer's format holds a booster
-    assert stand_in.predict_proba(x).shape == (n, 2)
     with_both = InnerExamples(**{**example.__dict__, "churned": (np.arange(n) % 2).astype(int)})
     fitted, why = _fit_churn_or_none([with_both], validation, 90, config)
     assert fitted is not None and why == ""

@@ -202,7 +202,7 @@ class ClvScorer:
         self,
         bgnbd: BetaGeoModel,
         gamma_gamma: GammaGammaModel,
-        churn: ChurnClassifier,
+        churn: ChurnClassifier | None,
         settings: ScorerSettings,
         value_model: ValueRegressor | None = None,
         input_columns: tuple[str, ...] = (),
@@ -304,7 +304,7 @@ class ClvScorer:
 
     def _churn(self, features: pd.DataFrame, f: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:
         s = self.settings
-        if s.churn_source == "closed_form":
+        if s.churn_source == "closed_form" or self.churn is None:
             window_units = s.churn_window_days / DAYS_PER_TIME_UNIT[s.time_unit]
             return closed_form_churn(self.bgnbd, window_units, f, r, t)
         return churn_probability(self.churn, features)
@@ -407,7 +407,7 @@ class ClvScorer:
             "settings": self.settings.to_dict(),
             "bgnbd": self.bgnbd.to_dict(),
             "gamma_gamma": self.gamma_gamma.to_dict(),
-            "churn": self.churn.to_dict(),
+            "churn": self.churn.to_dict() if self.churn is not None else None,
             "value_model": self.value_model.to_dict() if self.value_model is not None else None,
             "input_columns": list(self.input_columns),
             "value_blend": self.value_blend.to_dict() if self.value_blend is not None else None,
@@ -415,7 +415,7 @@ class ClvScorer:
 
     def boosters(self) -> dict[str, str]:
         """XGBoost models as JSON text, by name."""
-        out = {"churn": self.churn.booster_json()}
+        out = {"churn": self.churn.booster_json()} if self.churn is not None else {}
         if self.value_model is not None:
             out["value_model"] = self.value_model.booster_json()
         return out
@@ -432,7 +432,7 @@ class ClvScorer:
         return cls(
             bgnbd=purchase_model_from_dict(state["bgnbd"]),  # BG/NBD, MBG/NBD or Pareto/NBD
             gamma_gamma=GammaGammaModel.from_dict(state["gamma_gamma"]),
-            churn=ChurnClassifier.from_dict(state["churn"], boosters["churn"]),
+            churn=ChurnClassifier.from_dict(state["churn"], boosters["churn"]) if state.get("churn") else None,
             settings=ScorerSettings(**settings),
             value_model=ValueRegressor.from_dict(value_state, boosters["value_model"]) if value_state else None,
             input_columns=tuple(state.get("input_columns", ())),

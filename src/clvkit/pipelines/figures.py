@@ -64,7 +64,7 @@ def evaluation_figures(
         else:
             logger.warning("decile table and plot skipped: %d customer(s) in the evaluation holdout cannot fill "
                            "%d deciles", actual_spend.size, N_DECILES)
-    if not stage.churn_stand_in:  # a stand-in booster (one-class labels) has no importances worth showing
+    if stage.churn is not None:  # None: one-class labels, no classifier was fitted
         importances = stage.churn.feature_importances_
         tables["churn_feature_importance"] = lambda: _importance_table(importances)
         figures_to_draw["churn_feature_importance"] = lambda: plots.plot_feature_importance(importances)

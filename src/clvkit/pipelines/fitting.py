@@ -69,8 +69,6 @@ CHOOSING_POLICIES = ("best_inner", "best_on_holdout")
 BLEND_FOLDS = 2
 #: Customers needed at the latest inner cut-off: at least two to train on and two to validate every choice.
 MIN_RECIPE_CUSTOMERS = 4
-#: Validation share of the stand-in churn booster (one-class labels): half, so both halves hold both classes.
-STAND_IN_VALIDATION_FRACTION = 0.5
 
 
 @dataclass
@@ -99,7 +97,7 @@ class StageModels:
     table: pd.DataFrame
     bgnbd: Any
     gamma_gamma: GammaGammaModel
-    churn: ChurnClassifier
+    churn: ChurnClassifier | None  # None: one-class labels, churn served in closed form
     value_ml: ValueRegressor | None
     value_blend: ValueBlend
     value_window_days: int
@@ -116,7 +114,6 @@ class StageModels:
     clv_available: bool = True
     clv_absent_reason: str = ""
     inner_validation: pd.DataFrame | None = None
-    churn_stand_in: bool = False
 
     @property
     def purchase(self) -> Any:
@@ -314,12 +311,10 @@ def fit_stage(
                 describe_weights(blend.weights_), blend.calibration_)
 
     churn, one_class = _fit_churn_or_none(examples, validation, churn_window, config)
-    churn_stand_in = churn is None
     if churn is None:
         churn_source, churn_reason = "closed_form", (
             f"{one_class}; the churn classifier cannot learn from one class, so the run serves the purchase "
             "model's closed-form P(no purchase in the window) (churn.window_days sets the window)")
-        churn = _stand_in_churn(examples, config)
     else:
         churn_source, churn_reason, churn_scores = _choose_churn(churn, valid, validation)
         inner.update(churn_scores)
@@ -341,7 +336,7 @@ def fit_stage(
         purchase_model=purchase_name, purchase_reason=purchase_reason,
         churn_window_reason=churn_window_reason, inner_cutoffs=tuple(cutoffs), inner_metrics=inner,
         inner_validation=components.assign(actual=actual), clv_available=clv_available,
-        clv_absent_reason=absent, churn_stand_in=churn_stand_in,
+        clv_absent_reason=absent,
     )
 
 
@@ -374,20 +369,6 @@ def _fit_churn_or_none(examples: list[InnerExamples], validation: np.ndarray, wi
     except UserInputError as err:  # e.g. too few of a class for the stratified early-stopping split
         logger.warning("churn classifier not fitted: %s", err)
         return None, f"{why}; the classifier could not be fitted: {err}"
-
-
-def _stand_in_churn(examples: list[InnerExamples], config: ClvkitConfig) -> ChurnClassifier:
-    """A booster stored only because the scorer's format holds one; never served (``churn_source`` closed_form).
-
-    Distilled from the closed-form churn ``P(X(window) = 0)``: the customers in the upper half of
-    it (by rank, ties broken by order) are labelled 1, so both classes exist whatever the real labels are.
-    """
-    x = _stack([e.churn_inputs for e in examples], None)
-    closed = np.concatenate([e.closed_form_churn for e in examples])
-    rank = np.argsort(np.argsort(closed, kind="stable"), kind="stable")
-    y = (rank >= closed.size // 2).astype(int)
-    model = _churn_model(config).set_params(validation_fraction=STAND_IN_VALIDATION_FRACTION, calibration="none")
-    return model.fit(x, y)
 
 
 def _inner_examples(history: pd.DataFrame, cutoff: dt.date, value_window: int, churn_window: int,
