@@ -12,10 +12,10 @@ export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 
 help:
 	@echo "make demo   - create .venv, install (pinned), train on CDNOW, batch-predict, explain the MLflow UI"
-	@echo "make test   - create .venv, install with dev extras (pinned), run the test suite"
+	@echo "make test   - create .venv, install with dev and spark extras (pinned), run the whole test suite (CI)"
 	@echo "make test-fast - the pure layers only (pytest -m 'not slow'): no training end to end, no servers"
 	@echo "make lint   - ruff"
-	@echo "make bench  - speed/memory benchmarks against lifetimes (writes bench/RESULTS.md)"
+	@echo "make bench  - speed/memory benchmarks against lifetimes and DuckDB (writes bench/RESULTS.md; bench/bench_spark.py separately)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), f"Python >= 3.11 needed, found {sys.version.split()[0]}"'
@@ -40,7 +40,7 @@ demo: install
 	$(BIN)/clvkit predict --model models:/clvkit-cdnow@champion --config $(DEMO_CONFIG) --output $(OUT)/cdnow_scores.parquet
 	@echo
 	@echo "Done. Produced:"
-	@echo "  $(OUT)/cdnow_scores.parquet   one row per customer: CLV, P(alive), churn, value at risk, segment, tier"
+	@echo "  $(OUT)/cdnow_scores.parquet   one row per customer: current value, CLV (p10-p90), P(alive), churn, churn-loss value, quadrant, tier, segment"
 	@echo "  mlflow.db                     MLflow tracking + registry (model 'clvkit-cdnow', alias 'champion')"
 	@echo "Look at the runs:  $(BIN)/mlflow server --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"
 	@echo "                   then open http://127.0.0.1:5000"
@@ -60,7 +60,9 @@ lint: install-dev
 	$(BIN)/ruff check src tests bench
 
 bench: install-dev
+	$(PIP_INSTALL) -e ".[dev,spark,bench]"
 	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_fit.py
 	$(BIN)/python bench/bench_clv.py
 	$(BIN)/python bench/bench_summary.py
 	$(BIN)/python bench/bench_figures.py

@@ -99,6 +99,7 @@ def test_classify_vectorised() -> None:
                                  "unrecognised", "unrecognised"]
 
 
+@pytest.mark.slow  # a million rows
 def test_a_million_rows_parse_exactly() -> None:
     rng = np.random.default_rng(3)
     stamps = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 86_400 * 900, 1_000_000), unit="s")

@@ -82,6 +82,7 @@ def _predictions(model, x, tx, T, t):
 # --- numerics over the whole parameter space ---------------------------------------------
 
 
+@pytest.mark.slow  # a dense parameter grid (Pareto/NBD: ~30 s)
 @pytest.mark.parametrize("cls", list(EXTREME_GRIDS))
 def test_predictions_finite_and_in_range_over_extreme_parameters(cls) -> None:
     """x up to 3,000 repeat purchases, T and t up to 5,000 periods, a -> 0, b -> 1e6, tiny alpha."""
@@ -106,6 +107,7 @@ def test_predictions_finite_and_in_range_over_extreme_parameters(cls) -> None:
 REFEREE_POINTS = 3
 
 
+@pytest.mark.slow  # a dense parameter grid (Pareto/NBD: ~30 s)
 @pytest.mark.parametrize("cls", list(PARITY_GRIDS))
 def test_predictions_equal_lifetimes_where_its_closed_forms_hold(lifetimes, cls) -> None:
     """Equal to lifetimes to 1e-8 wherever lifetimes is finite; where they differ, lifetimes' closed

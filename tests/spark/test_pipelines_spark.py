@@ -67,6 +67,7 @@ def test_train_then_predict_on_spark_equal_pandas_scores(spark, tmp_path, monkey
             assert got[column].astype(str).tolist() == expected[column].astype(str).tolist(), column
 
 
+@pytest.mark.slow  # starts a Spark session
 def test_validate_and_features_commands_on_spark_equal_pandas(spark, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
