@@ -24,7 +24,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betainc, betaln, gammaln, xlogy
 
-from clvkit.constants import DEFAULT_FIT_STARTS
 from clvkit.models import _beta_geo
 from clvkit.models._purchase_base import FitData, PurchaseModelBase, floats
 
@@ -40,7 +39,45 @@ Params = tuple[float, float, float, float]
 FloatArray = NDArray[np.float64]
 
 
-class BetaGeoModel(PurchaseModelBase):
+class _BetaGeoFamily(PurchaseModelBase):
+    """What BG/NBD and MBG/NBD share: the likelihood (``MODIFIED`` selects the variant), the
+    alive customer's purchase probability and the degeneracy test on the mean dropout a/(a+b)."""
+
+    MODIFIED: ClassVar[bool] = False
+    TIME_PARAMS: ClassVar[tuple[str, ...]] = ("alpha",)
+
+    @classmethod
+    def _objective(cls, log_params: FloatArray, data: FitData, penalizer: float) -> tuple[float, FloatArray]:
+        return _beta_geo.objective(log_params, data, penalizer, modified=cls.MODIFIED)
+
+    @classmethod
+    def _loglik_rows(cls, params, x, tx, T):
+        return _beta_geo.loglik_rows(params, x, tx, T, modified=cls.MODIFIED)
+
+    @classmethod
+    def _log_dead_odds(cls, params, x, tx, T):
+        return _beta_geo.log_dead_odds(params, x, tx, T, modified=cls.MODIFIED)
+
+    @staticmethod
+    def _alive_purchase_probability(params, t, x, T):
+        r, alpha = params[:2]
+        return -np.expm1(-(r + x) * np.log1p(t / (alpha + T)))
+
+    @staticmethod
+    def _mean_dropout(params) -> float:
+        _, _, a, b = params
+        return a / (a + b)
+
+    @staticmethod
+    def _degenerate_words(params) -> str:
+        a, b = params["a"], params["b"]
+        return (
+            f"a={a:.3g}, b={b:.3g}: the mean dropout probability after a purchase a/(a+b)="
+            f"{a / (a + b):.3g} is practically 0 (a -> 0 or b -> infinity)"
+        )
+
+
+class BetaGeoModel(_BetaGeoFamily):
     """BG/NBD model: Poisson purchasing while alive, geometric dropout after each repeat purchase.
 
     Parameters
@@ -76,33 +113,8 @@ class BetaGeoModel(PurchaseModelBase):
     name: ClassVar[str] = MODEL_KIND
     MODEL_NAME: ClassVar[str] = MODEL_NAME
     PARAM_NAMES: ClassVar[tuple[str, ...]] = PARAM_NAMES
-    TIME_PARAMS: ClassVar[tuple[str, ...]] = ("alpha",)
     CONFIG_KEY: ClassVar[str] = CONFIG_KEY
     FORMAT_VERSION: ClassVar[int] = FORMAT_VERSION
-
-    def __init__(
-        self,
-        *,
-        penalizer: float = 0.0,
-        initial_params: Mapping[str, float] | None = None,
-        random_state: int | None = None,
-        n_starts: int = DEFAULT_FIT_STARTS,
-    ):
-        super().__init__(
-            penalizer=penalizer, initial_params=initial_params, random_state=random_state, n_starts=n_starts
-        )
-
-    @staticmethod
-    def _objective(log_params: FloatArray, data: FitData, penalizer: float) -> tuple[float, FloatArray]:
-        return _beta_geo.objective(log_params, data, penalizer, modified=False)
-
-    @staticmethod
-    def _loglik_rows(params, x, tx, T):
-        return _beta_geo.loglik_rows(params, x, tx, T, modified=False)
-
-    @staticmethod
-    def _log_dead_odds(params, x, tx, T):
-        return _beta_geo.log_dead_odds(params, x, tx, T, modified=False)
 
     @staticmethod
     def _alive_expectation(params, t, x, T):
@@ -110,28 +122,11 @@ class BetaGeoModel(PurchaseModelBase):
         return _beta_geo.alive_expectation(r + x, alpha + T, a, b + x, t)
 
     @staticmethod
-    def _alive_purchase_probability(params, t, x, T):
-        r, alpha = params[:2]
-        return -np.expm1(-(r + x) * np.log1p(t / (alpha + T)))
-
-    @staticmethod
     def _unconditional(params, t):
         """E[X(t)] (eq. 9): (a+b-1)/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b; a+b-1; t/(alpha+t))]."""
         r, alpha, a, b = params
         return _beta_geo.alive_expectation(r, alpha, a, b, t)
 
-    @staticmethod
-    def _mean_dropout(params) -> float:
-        _, _, a, b = params
-        return a / (a + b)
-
-    @staticmethod
-    def _degenerate_words(params) -> str:
-        a, b = params["a"], params["b"]
-        return (
-            f"a={a:.3g}, b={b:.3g}: the mean dropout probability after a purchase a/(a+b)="
-            f"{a / (a + b):.3g} is practically 0 (a -> 0 or b -> infinity)"
-        )
 
     def probability_of_n_purchases(self, t: ArrayLike, n: ArrayLike) -> FloatArray:
         """P(X(t) = n): probability of exactly ``n`` repeat purchases in (0, t] (eq. 8).

@@ -17,17 +17,13 @@ Fitting and predictions are our own (:mod:`clvkit.models._purchase_base`); lifet
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
-import numpy as np
-
-from clvkit.constants import DEFAULT_FIT_STARTS
 from clvkit.models import _beta_geo
-from clvkit.models._purchase_base import FitData, FloatArray, PurchaseModelBase
+from clvkit.models.bgnbd import _BetaGeoFamily
 
 
-class ModifiedBetaGeoModel(PurchaseModelBase):
+class ModifiedBetaGeoModel(_BetaGeoFamily):
     """MBG/NBD purchase model; parameters ``r, alpha, a, b`` (see the module docstring).
 
     Parameters and attributes are those of :class:`clvkit.models.bgnbd.BetaGeoModel`.
@@ -36,31 +32,7 @@ class ModifiedBetaGeoModel(PurchaseModelBase):
     name: ClassVar[str] = "mbgnbd"
     MODEL_NAME: ClassVar[str] = "MBG/NBD"
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
-    TIME_PARAMS: ClassVar[tuple[str, ...]] = ("alpha",)
-
-    def __init__(
-        self,
-        *,
-        penalizer: float = 0.0,
-        initial_params: Mapping[str, float] | None = None,
-        random_state: int | None = None,
-        n_starts: int = DEFAULT_FIT_STARTS,
-    ):
-        super().__init__(
-            penalizer=penalizer, initial_params=initial_params, random_state=random_state, n_starts=n_starts
-        )
-
-    @staticmethod
-    def _objective(log_params: FloatArray, data: FitData, penalizer: float) -> tuple[float, FloatArray]:
-        return _beta_geo.objective(log_params, data, penalizer, modified=True)
-
-    @staticmethod
-    def _loglik_rows(params, x, tx, T):
-        return _beta_geo.loglik_rows(params, x, tx, T, modified=True)
-
-    @staticmethod
-    def _log_dead_odds(params, x, tx, T):
-        return _beta_geo.log_dead_odds(params, x, tx, T, modified=True)
+    MODIFIED: ClassVar[bool] = True
 
     @staticmethod
     def _alive_expectation(params, t, x, T):
@@ -68,25 +40,8 @@ class ModifiedBetaGeoModel(PurchaseModelBase):
         return _beta_geo.alive_expectation(r + x, alpha + T, a, b + x + 1.0, t)
 
     @staticmethod
-    def _alive_purchase_probability(params, t, x, T):
-        r, alpha = params[:2]
-        return -np.expm1(-(r + x) * np.log1p(t / (alpha + T)))
-
-    @staticmethod
     def _unconditional(params, t):
         r, alpha, a, b = params
         # a new customer is alive with probability b/(a+b); given alive, p ~ Beta(a, b+1)
         return b / (a + b) * _beta_geo.alive_expectation(r, alpha, a, b + 1.0, t)
 
-    @staticmethod
-    def _mean_dropout(params) -> float:
-        _, _, a, b = params
-        return a / (a + b)
-
-    @staticmethod
-    def _degenerate_words(params) -> str:
-        a, b = params["a"], params["b"]
-        return (
-            f"a={a:.3g}, b={b:.3g}: the mean dropout probability after a purchase a/(a+b)="
-            f"{a / (a + b):.3g} is practically 0 (a -> 0 or b -> infinity)"
-        )

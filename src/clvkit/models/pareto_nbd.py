@@ -27,13 +27,11 @@ derivatives); the fit runs on collapsed rows like the other models.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
 from scipy.special import exprel, gammaln, hyp2f1, logsumexp, roots_legendre
 
-from clvkit.constants import DEFAULT_FIT_STARTS
 from clvkit.models._purchase_base import FitData, FloatArray, PurchaseModelBase, log1mexp
 
 #: Relative step of the central-difference gradient of the log-likelihood (log-parameters).
@@ -145,18 +143,6 @@ class ParetoNBDModel(PurchaseModelBase):
     MODEL_NAME: ClassVar[str] = "Pareto/NBD"
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
     TIME_PARAMS: ClassVar[tuple[str, ...]] = ("alpha", "beta")
-
-    def __init__(
-        self,
-        *,
-        penalizer: float = 0.0,
-        initial_params: Mapping[str, float] | None = None,
-        random_state: int | None = None,
-        n_starts: int = DEFAULT_FIT_STARTS,
-    ):
-        super().__init__(
-            penalizer=penalizer, initial_params=initial_params, random_state=random_state, n_starts=n_starts
-        )
 
     @staticmethod
     def _objective(log_params: FloatArray, data: FitData, penalizer: float) -> tuple[float, FloatArray]:
