@@ -269,7 +269,7 @@ class ClvConfig(_Frozen):
 
 
 class PenalizedModelConfig(_Frozen):
-    """A lifetimes model with an L2 penalizer."""
+    """A fitted model with an L2 penalizer on its log-parameters."""
 
     penalizer: float = Field(0.0, ge=0)
 
@@ -332,7 +332,9 @@ class ModelsConfig(_Frozen):
 
     purchase: PurchaseModelConfig = PurchaseModelConfig()
     recipe: RecipeConfig = RecipeConfig()
-    bgnbd: PenalizedModelConfig = PenalizedModelConfig()
+    bgnbd: PenalizedModelConfig = Field(
+        PenalizedModelConfig(), description="L2 penalizer of the purchase model, whichever models.purchase.model is."
+    )
     gamma_gamma: PenalizedModelConfig = PenalizedModelConfig()
     value: ValueModelConfig = ValueModelConfig()
     refit_on_full_history: bool = Field(

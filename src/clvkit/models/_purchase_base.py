@@ -109,7 +109,7 @@ class PurchaseModelBase(BaseEstimator):
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ()
     #: parameters measured in time units (divided by the time scale after fitting)
     TIME_PARAMS: ClassVar[tuple[str, ...]] = ()
-    CONFIG_KEY: ClassVar[str] = "models.purchase.penalizer"
+    CONFIG_KEY: ClassVar[str] = "models.bgnbd.penalizer"  # the pipeline passes it to every purchase model
     FORMAT_VERSION: ClassVar[int] = 1
     #: the model nests NBD and can be degenerate (False for the NBD model itself)
     HAS_DROPOUT: ClassVar[bool] = True
