@@ -409,3 +409,24 @@ def test_fitted_estimators_pass_check_is_fitted(cdnow_summary) -> None:
 def test_predicting_before_fit_names_the_class() -> None:
     with pytest.raises(NotFittedError, match="ParetoNBDModel is not fitted yet"):
         ParetoNBDModel().p_alive(1, 1.0, 2.0)
+
+
+def test_count_only_log_bgnbd_equals_lifetimes(simulation, lifetimes) -> None:
+    """Issue 8: a log of customer and date only; our BG/NBD on its summary equals lifetimes' fit and predictions."""
+    from clvkit.features.builder import FeatureBuilder
+
+    count_only = simulation.transactions.drop(columns=["amount"])
+    table = FeatureBuilder(time_unit="W").fit_transform(count_only)  # as of the last day of the log
+    assert (table["monetary_value"] == 0).all()  # count-only: the summary keeps its shape, no spend
+    ours = BetaGeoModel().fit(table)
+    theirs = lifetimes.BetaGeoFitter(penalizer_coef=0.0)
+    theirs.fit(table["frequency"], table["recency"], table["T"], tol=1e-10)
+    for name in ("r", "alpha", "a", "b"):
+        assert ours.params_[name] == pytest.approx(float(theirs.params_[name]), rel=1e-4)
+    twelve_weeks = 12.0
+    reference = lifetimes.BetaGeoFitter()
+    reference.params_ = pd.Series(ours.params_)
+    expected = reference.conditional_expected_number_of_purchases_up_to_time(
+        twelve_weeks, table["frequency"], table["recency"], table["T"])
+    np.testing.assert_allclose(ours.expected_purchases(twelve_weeks, table["frequency"], table["recency"], table["T"]),
+                               np.asarray(expected, dtype=float), rtol=1e-8)
