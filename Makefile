@@ -66,6 +66,8 @@ bench: install-dev
 	$(BIN)/python bench/bench_clv.py
 	$(BIN)/python bench/bench_summary.py
 	$(BIN)/python bench/bench_figures.py
+	$(BIN)/python bench/bench_serving.py
+	$(BIN)/python bench/bench_train.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(OUT)

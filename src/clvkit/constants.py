@@ -80,6 +80,9 @@ FIT_GRADIENT_TOLERANCE: Final = 1e-5
 FIT_LOG_LIKELIHOOD_SHORTFALL: Final = 1e-4
 #: Relative step of the central-difference Hessian (of the analytic gradient).
 FIT_HESSIAN_STEP: Final = 1e-5
+#: A model's analytic Hessian is used when it predicts the change of the gradient along one
+#: step of FIT_HESSIAN_STEP to this relative error; otherwise the central-difference Hessian is.
+FIT_HESSIAN_CHECK_TOLERANCE: Final = 1e-3
 #: Box on log-parameters (e^30 ~ 1e13): a parameter that reaches it is diverging.
 FIT_LOG_PARAM_BOUND: Final = 30.0
 FIT_MAX_ITERATIONS: Final = 2000
@@ -162,6 +165,9 @@ DEFAULT_EVALUATION_ORIGINS: Final = 1
 #: Booster threads of the recipe's models: one thread each (OpenMP threads spin-wait, and on a shared
 #: machine several threads per booster make training many times slower; results stay machine-independent).
 RECIPE_BOOSTER_THREADS: Final = 1
+#: Training rows of each recipe booster (value, churn) above which it fits on a seeded stratified sample
+#: (models.value.max_train_rows, churn.max_train_rows); chosen so holdout figures stay within noise (bench/).
+DEFAULT_BOOSTER_MAX_TRAIN_ROWS: Final = 100_000
 #: Quantile of inter-purchase gaps that sets the churn window when churn.window_days is null.
 CHURN_WINDOW_GAP_QUANTILE: Final = 0.9
 #: Bounds of a churn window derived from the data (days).

@@ -429,3 +429,24 @@ def test_relative_lift_and_loses():
     assert not m.loses_to_baseline(math.nan, 10.0, m.LOWER)
     with pytest.raises(ValueError, match="direction must be one of"):
         m.relative_lift(1.0, 1.0, "up")
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.2, 0.37, 1.0])
+def test_top_share_captured_by_partition_equals_the_sorted_tie_averaged_definition(fraction):
+    """The linear-time top-k sum equals sorting by descending prediction with tie groups averaged,
+    including a tie group straddling the k-th place (predictions rounded to few distinct values)."""
+    rng = np.random.default_rng(11)
+    actual = np.where(rng.random(2_000) < 0.5, 0.0, rng.gamma(2.0, 30.0, 2_000))
+    predicted = np.round(rng.gamma(2.0, 1.0, 2_000), 0)
+    order = np.argsort(-predicted, kind="stable")
+    means = pd.Series(actual).groupby(predicted).transform("mean").to_numpy()
+    k = max(1, math.floor(fraction * actual.size + 0.5))
+    expected = means[order][:k].sum() / actual.sum()
+    assert m.top_share_captured(actual, predicted, fraction) == pytest.approx(expected, rel=1e-12)
+
+
+def test_spearman_matches_scipy_on_a_large_tie_heavy_sample():
+    rng = np.random.default_rng(12)
+    actual = np.where(rng.random(50_000) < 0.6, 0.0, np.round(rng.gamma(2.0, 30.0, 50_000)))
+    predicted = np.round(actual * rng.random(50_000) + rng.gamma(1.0, 5.0, 50_000), 1)
+    assert m.spearman(actual, predicted) == pytest.approx(spearmanr(actual, predicted).statistic, rel=1e-12)

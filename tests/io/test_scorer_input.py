@@ -154,3 +154,43 @@ def test_non_finite_scores_never_leave_the_scorer() -> None:
     with pytest.raises(RuntimeError, match=r"non-finite scores \['clv'\]"):
         check_finite_scores(scores, FORM_FEATURES)
     check_finite_scores(scores.dropna(), FORM_FEATURES)
+
+
+def test_unknown_columns_are_ignored_and_column_order_does_not_matter(table, builder) -> None:  # type: ignore[no-untyped-def]
+    """The model declares no input schema: the scorer itself keeps only the request columns, in their order."""
+    from clvkit.io.scorer_input import request_columns
+
+    columns = list(table.columns)
+    expected, _ = _request(table.reset_index(), builder, columns)
+    shuffled = table.reset_index().assign(note="vip", score_v2=np.inf)
+    shuffled = shuffled[list(reversed(shuffled.columns))]
+    got, form = _request(shuffled, builder, columns)
+    assert form == FORM_FEATURES
+    pd.testing.assert_frame_equal(got, expected)
+    names = request_columns(columns)
+    assert names[0] == "customer_id" and names[1:len(columns) + 1] == tuple(columns)
+    assert {"timestamp", "amount", "quantity", "order_id"} <= set(names) and "note" not in names
+
+
+def test_the_first_broken_column_in_table_order_is_reported(builder) -> None:  # type: ignore[no-untyped-def]
+    frame = pd.DataFrame({"customer_id": ["a", "b", "c"], "frequency": [1, 2, 0], "recency": [3.0, 4.0, 0.0],
+                          "T": [9.0, np.inf, 5.0], "monetary_value": [5.0, 6.0, -1.0]})
+    with pytest.raises(ScorerInputError, match=r"column 'T' must be a finite, non-negative number; 1 row\(s\) do not: "
+                                               r"row 1 \(customer_id b\): T=inf"):
+        _request(frame, builder, ["frequency", "recency", "T", "monetary_value"])
+    with pytest.raises(ScorerInputError, match=r"column 'monetary_value' must be a finite, non-negative amount .*"
+                                               r"row 2 \(customer_id c\): monetary_value=-1"):
+        _request(frame.assign(T=9.0), builder, ["frequency", "recency", "T", "monetary_value"])
+
+
+@pytest.mark.parametrize(("ids", "expected"), [
+    ([7, 12], ["7", "12"]),
+    ([7.0, 12.5], ["7", "12.5"]),
+    (["007", "x"], ["007", "x"]),
+    ([7, "x"], ["7", "x"]),
+])
+def test_customer_ids_become_text_whatever_their_type(builder, ids, expected) -> None:  # type: ignore[no-untyped-def]
+    frame = pd.DataFrame({"customer_id": ids, "frequency": [0, 0], "recency": [0.0, 0.0], "T": [3.0, 4.0],
+                          "monetary_value": [0.0, 0.0]})
+    built, _ = _request(frame, builder, ["frequency", "recency", "T", "monetary_value"])
+    assert built.index.tolist() == expected and built.index.dtype == object

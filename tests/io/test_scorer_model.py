@@ -45,3 +45,14 @@ def test_scorer_input_needs_customer_id() -> None:
         to_scorer_input(frame)
     table = to_scorer_input(pd.DataFrame({"customer_id": [7], "frequency": [1.0]}))
     assert table.index.tolist() == ["7"]
+
+
+def test_signature_declares_outputs_and_as_of_but_no_input_schema() -> None:
+    """MLflow would enforce Any-typed input columns value by value; the scorer checks its inputs itself."""
+    from clvkit.io.scorer_model import scorer_signature
+
+    output = pd.DataFrame({"customer_id": ["a"], "clv": [1.0], "rfm_segment": ["New"]})
+    signature = scorer_signature(pd.DataFrame({"frequency": [1.0]}), output)
+    assert signature.inputs is None
+    assert [c.name for c in signature.outputs.inputs] == ["customer_id", "clv", "rfm_segment"]
+    assert signature.params.to_dict()[0]["name"] == "as_of"

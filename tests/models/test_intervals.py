@@ -140,8 +140,9 @@ def test_vectorised_p_alive_matches_model_per_draw(model_class: type, cdnow_summ
     """P(alive) for all parameter draws in one broadcast call equals the model's own p_alive per draw."""
     s = cdnow_summary.iloc[::5]
     model = model_class().fit(s)
-    sim = intervals._Simulator(model, time_unit="W", horizon_months=12, discount_rate_annual=RATE, spend_model=None,
-                               has_monetary_value=False, has_order_value=True, n_draws=20, random_state=1)
+    sim = intervals.IntervalSimulator(model, time_unit="W", horizon_months=12, discount_rate_annual=RATE,
+                                      spend_model=None, has_monetary_value=False, has_order_value=True, n_draws=20,
+                                      random_state=1)
     x, tx, T = (s[c].to_numpy() for c in ("frequency", "recency", "T"))
     vectorised = sim.p_alive(x, tx, T)
     for draw in (0, 7, 19):
@@ -184,3 +185,36 @@ def test_purchase_by_purchase_equals_monthly_counts(cdnow_summary: pd.DataFrame,
     by_month = simulate()
     assert (by_month > 0).mean() > 0.05
     np.testing.assert_allclose(by_purchase, by_month, rtol=1e-9)
+
+
+def test_a_reused_simulator_gives_the_values_of_a_fresh_one_in_any_order_and_thread(
+        cdnow_summary: pd.DataFrame) -> None:
+    """A served scorer builds the draws and random streams once: reusing them (after a batch that grew
+    the streams, or from several threads at once) changes no interval."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from clvkit.models.intervals import interval_simulator
+
+    s = cdnow_summary
+    bg, gg = BetaGeoModel().fit(s), GammaGammaModel().fit(s)
+    settings = dict(time_unit="W", horizon_months=12, discount_rate_annual=RATE, n_draws=100, random_state=5)
+    heavy = int(np.argmax(s["frequency"].to_numpy()))
+    batches = [np.array([17]), np.arange(len(s)), np.array([heavy, 3]), np.array([1_000, 5, 17])]
+
+    def interval(rows: np.ndarray, simulator=None) -> np.ndarray:  # type: ignore[no-untyped-def]
+        part = s.iloc[rows]
+        return clv_intervals(bg, part["frequency"], part["recency"], part["T"], spend_model=gg,
+                             monetary_value=part["monetary_value"], simulator=simulator, **settings)
+
+    fresh = [interval(rows) for rows in batches]
+    shared = interval_simulator(bg, spend_model=gg, **settings)
+    for rows, expected in zip(batches, fresh, strict=True):
+        np.testing.assert_array_equal(interval(rows, shared), expected)
+    threaded = interval_simulator(bg, spend_model=gg, **settings)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda rows: interval(rows, threaded), batches * 3))
+    for got, expected in zip(results, fresh * 3, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="built for another purchase model or number of draws"):
+        clv_intervals(BetaGeoModel().fit(s.iloc[::2]), [1.0], [1.0], [2.0], spend_model=gg, monetary_value=[5.0],
+                      simulator=shared, **settings)

@@ -171,3 +171,47 @@ def test_scorer_without_a_churn_classifier_round_trips(btyd_scorer: tuple[ClvSco
     restored = ClvScorer.from_dict(json.loads(json.dumps(state)), boosters)
     assert restored.churn is None
     pd.testing.assert_frame_equal(restored.score(table.head(40)), scorer.score(table.head(40)))
+
+
+@pytest.mark.parametrize("model_name", ["bgnbd", "mbgnbd", "pnbd"])
+def test_expected_purchases_at_several_horizons_equals_the_models_own(
+        model_name: str, btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    """One evaluation per distinct (x, T) for all horizons gives each horizon's expected_purchases."""
+    from clvkit.models.purchase import make_purchase_model
+    from clvkit.models.scorer import expected_purchases_at
+
+    _, table = btyd_scorer
+    model = make_purchase_model(model_name).fit(table)
+    f, r, t = (table[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    units = (90 / 7, 52.0, 181 / 7)
+    for got, u in zip(expected_purchases_at(model, units, f, r, t), units, strict=True):
+        np.testing.assert_allclose(got, model.expected_purchases(u, f, r, t), rtol=1e-14, atol=0)
+
+
+def test_scores_alone_in_a_batch_and_repeated_are_identical(btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    """The served scorer keeps its interval draws between calls: a customer scores the same alone, in a
+    batch, before or after other calls, and the frame is assembled once with the contract's dtypes."""
+    scorer, table = btyd_scorer
+    fresh = ClvScorer.from_dict(json.loads(json.dumps(scorer.to_dict())), scorer.boosters())
+    pick = table.iloc[[7, 3, 120]]
+    first = fresh.score(pick)  # before any other call built and grew the random streams
+    full = fresh.score(table)
+    pd.testing.assert_frame_equal(fresh.score(pick), first)
+    pd.testing.assert_frame_equal(full.iloc[[7, 3, 120]], first)
+    pd.testing.assert_frame_equal(scorer.score(table.iloc[[3]]), first.iloc[[1]])
+    assert full["clv_source"].dtype == pd.Series(["btyd"]).dtype and full["p_alive"].dtype == np.float64
+
+
+def test_interval_cache_follows_settings_and_survives_pickling(btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    """Changing the interval settings after a call rebuilds the draws; a pickled scorer scores the same."""
+    import pickle
+    from dataclasses import replace
+
+    scorer, table = btyd_scorer
+    part = table.iloc[:30]
+    fresh = ClvScorer.from_dict(json.loads(json.dumps(scorer.to_dict())), scorer.boosters())
+    fresh.score(part)
+    fresh.settings = replace(fresh.settings, interval_seed=fresh.settings.interval_seed + 1)
+    reseeded = ClvScorer.from_dict(json.loads(json.dumps(fresh.to_dict())), fresh.boosters())
+    pd.testing.assert_frame_equal(fresh.score(part), reseeded.score(part))
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(fresh)).score(part), reseeded.score(part))

@@ -67,7 +67,7 @@ def test_init_stores_hyperparameters_verbatim_and_clones():
     assert default.get_params() == {
         "objective": "reg:tweedie", "tweedie_variance_power": 1.5, "n_estimators": 600, "max_depth": 4,
         "learning_rate": 0.05, "early_stopping_rounds": 30, "validation_fraction": 0.2, "random_state": 42,
-        "n_jobs": None, "balance_correction": True,
+        "n_jobs": None, "balance_correction": True, "max_train_rows": None,
     }
     copy = clone(ValueRegressor(max_depth=3))
     assert copy.max_depth == 3 and not hasattr(copy, "booster_")

@@ -52,8 +52,9 @@ def test_cdnow_nine_months_served_clv_beats_historical_spend_and_rfm(cdnow_nine_
     for suffix in ("gini_norm", "spearman", "top20_capture"):
         for baseline in VALUE_BASELINES:
             assert m[f"clv_{suffix}"] > m[f"{baseline}_{suffix}"], (suffix, baseline)
-    # measured: Gini 0.7227 vs 0.6977 / 0.7075, Spearman 0.4489 vs 0.3975 / 0.4212, top-20 % 0.6915 vs 0.6646 / 0.6889
-    assert m["clv_gini_norm"] == pytest.approx(0.7227, abs=0.01)
+    # measured: Gini 0.7210 vs 0.6977 / 0.7075, Spearman 0.4515 vs 0.3975 / 0.4212, top-20 % 0.6916 vs 0.6646 / 0.6889
+    # (blend btyd 0.1, historical 0.1, ml 0.1, btyd_all 0.7)
+    assert m["clv_gini_norm"] == pytest.approx(0.7210, abs=0.01)
     # aggregate accuracy of the served CLV's holdout total: within +-10 % (measured +1.7 %; BTYD alone -16 %)
     total = 100 * (m["clv_holdout_total_predicted"] / m["clv_holdout_total_actual"] - 1)
     assert total == pytest.approx(m["clv_aggregate_error_pct"], abs=1e-6)
@@ -105,9 +106,9 @@ def test_simulated_metrics_match_independent_computation(tmp_path_factory: pytes
     realised = tx[in_holdout].groupby("customer_id")["amount"].sum().reindex(known, fill_value=0.0)
 
     mlflow.set_tracking_uri(home.env["MLFLOW_TRACKING_URI"])
-    path = mlflow.artifacts.download_artifacts(run_id=run["run_id"], artifact_path="evaluation/holdout_predictions.csv",
+    path = mlflow.artifacts.download_artifacts(run_id=run["run_id"], artifact_path="evaluation/holdout_predictions.parquet",
                                                dst_path=str(home.path / "dl"))
-    logged = pd.read_csv(path, index_col=0)
+    logged = pd.read_parquet(path)
     np.testing.assert_allclose(logged["actual_spend_holdout"].to_numpy(),
                                realised.reindex(logged.index).to_numpy(), rtol=1e-9)
     served = logged["pred_served"].to_numpy()

@@ -15,6 +15,7 @@ from clvkit.pipelines.evaluate import evaluation_origins
 from clvkit.pipelines.fitting import (
     _choose_clv,
     churn_window_days,
+    fit_btyd_ranked,
     inner_cutoffs,
     value_window_days,
 )
@@ -168,3 +169,27 @@ def test_one_class_churn_labels_fall_back_to_the_closed_form() -> None:
     with_both = InnerExamples(**{**example.__dict__, "churned": (np.arange(n) % 2).astype(int)})
     fitted, why = _fit_churn_or_none([with_both], validation, 90, config)
     assert fitted is not None and why == ""
+
+
+def test_auto_falls_back_to_the_next_ranked_purchase_model_when_the_chosen_one_fails(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from clvkit import schemas
+    from clvkit.data.simulate import simulate_transactions
+    from clvkit.exceptions import ConvergenceError
+    from clvkit.features.btyd import summary
+    from clvkit.models.pareto_nbd import ParetoNBDModel
+
+    tx = simulate_transactions(600, seed=5).transactions
+    table = summary(tx, tx[schemas.TIMESTAMP].max().date(), "W")
+    config = load_config(None)
+
+    def fails(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ConvergenceError("Pareto/NBD did not converge on this history (test)")
+
+    monkeypatch.setattr(ParetoNBDModel, "fit", fails)
+    purchase, gamma_gamma, name, why = fit_btyd_ranked(table, config, ("pnbd", "bgnbd"))
+    assert name == "bgnbd" and purchase.name == "bgnbd" and np.isfinite(list(purchase.params_.values())).all()
+    assert why.startswith("pnbd failed on this history (Pareto/NBD did not converge on this history (test)); "
+                          "the next model in the inner ranking, bgnbd, serves")
+    assert fit_btyd_ranked(table, config, ("bgnbd", "pnbd"))[2:] == ("bgnbd", "")
+    with pytest.raises(ConvergenceError, match="Pareto/NBD did not converge"):
+        fit_btyd_ranked(table, config, ("pnbd",))

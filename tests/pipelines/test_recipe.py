@@ -56,30 +56,44 @@ def test_changing_holdout_rows_changes_the_figures_not_the_choices() -> None:
     assert first.metrics["churn_roc_auc"] != second.metrics["churn_roc_auc"]
 
 
-def test_served_clv_close_to_the_truth_where_btyd_is_the_truth() -> None:
-    """Simulated BG/NBD + Gamma-Gamma world: served CLV >= 97 % of the true-parameter predictor's ranking."""
+#: Seeds of the simulated worlds: one is chance, six show the spread.
+TRUTH_SEEDS = (11, 12, 13, 14, 15, 16)
+
+
+@pytest.mark.parametrize("seed", TRUTH_SEEDS)
+def test_served_clv_close_to_the_truth_where_btyd_is_the_truth(seed: int) -> None:
+    """Simulated BG/NBD + Gamma-Gamma world: served CLV >= 97 % of the true-parameter predictor's ranking.
+
+    The simulator draws every purchase's amount, the first included, from the customer's Gamma, so
+    the predictor that knows the true population parameters is E[X(h) | x, t_x, T] (BG/NBD eq. 10)
+    times the Gamma-Gamma posterior mean over all x + 1 purchase periods (FHL 2005b eq. 5 with
+    x -> x + 1). The published convention (repeat purchases only) is checked too, at 95 %.
+    """
     params = SimulationParams()
-    simulation = simulate_transactions(4000, seed=11, params=params)
-    tx = simulation.transactions
+    tx = simulate_transactions(4000, seed=seed, params=params).transactions
     result = evaluate_origin(tx, ORIGIN, HOLDOUT_END, FIRST, _config())
     preds = result.predictions
     table = result.stage.table.loc[preds.index]
     f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
     state = result.stage.bgnbd.to_dict()
     state["params"] = {k: getattr(params, k) for k in ("r", "alpha", "a", "b")}
-    truth = BetaGeoModel.from_dict(state)
-    holdout_units = result.cal.duration_holdout
+    purchases = BetaGeoModel.from_dict(state).expected_purchases(result.cal.duration_holdout, f, r, t)
+    history = tx.loc[tx[schemas.TIMESTAMP] < pd.Timestamp(ORIGIN) + pd.Timedelta(days=1)]
+    spend = history.groupby(schemas.CUSTOMER_ID)[schemas.AMOUNT].sum().reindex(table.index).to_numpy()
+    every = params.p * (params.v + spend) / (params.p * (f + 1.0) + params.q - 1.0)
     z = table[schemas.MONETARY_VALUE].to_numpy(dtype=float)
-    order_value = params.p * (params.v + f * z) / (params.p * f + params.q - 1.0)  # Gamma-Gamma eq. 5
-    oracle = truth.expected_purchases(holdout_units, f, r, t) * order_value
+    repeat_only = params.p * (params.v + f * z) / (params.p * f + params.q - 1.0)
     actual = preds["actual_spend_holdout"].to_numpy()
     served = preds["pred_served"].to_numpy()
-    gini, oracle_gini = metrics.normalized_gini(actual, served), metrics.normalized_gini(actual, oracle)
-    spearman, oracle_spearman = metrics.spearman(actual, served), metrics.spearman(actual, oracle)
-    assert gini >= 0.97 * oracle_gini
-    # measured 0.344 vs 0.367 (94 %): short of the issue's 97 % -- the inner cut-off's BTYD fit sees half
-    # the history, so inner validation under-rates BTYD and the blend keeps weight on historical spend
-    assert spearman >= 0.93 * oracle_spearman
+    gini, spearman = metrics.normalized_gini(actual, served), metrics.spearman(actual, served)
+    oracle = purchases * every
+    # measured over the six seeds: Gini 98.8-99.9 %, Spearman 99.8-101.3 % of this predictor
+    assert gini >= 0.97 * metrics.normalized_gini(actual, oracle)
+    assert spearman >= 0.97 * metrics.spearman(actual, oracle)
+    published = purchases * repeat_only
+    # measured: Gini 101.5-105.6 %, Spearman 96.6-102.3 % of the repeat-only predictor
+    assert gini >= 0.95 * metrics.normalized_gini(actual, published)
+    assert spearman >= 0.95 * metrics.spearman(actual, published)
     assert result.metrics["clv_gini_norm"] == pytest.approx(gini, abs=1e-12)
 
 

@@ -142,3 +142,40 @@ def test_customer_table_built_on_spark_equals_pandas(spark, rich_sim) -> None:
                                        rtol=FLOAT_RTOL, atol=1e-12, err_msg=column)
         else:
             assert got[column].astype(str).tolist() == expected[column].astype(str).tolist(), column
+
+
+EDGE_KEYS = ("rfm_edges", "tier_thresholds", "rfm_cycle_days", "n_customers_fit", "as_of")
+
+
+@pytest.mark.parametrize(("name", "as_of"), [("cdnow", "1998-06-30"), ("cdnow", "1997-06-30"),
+                                             ("rich_sim", "2020-09-15")])
+def test_feature_edges_learnt_on_spark_from_every_customer_equal_pandas(spark, cdnow, rich_sim, name, as_of) -> None:
+    """Cycle, RFM edges and tier thresholds learnt on Spark (all customers) = FeatureBuilder.fit's.
+
+    ``spark.sample_customers`` far below the customer count: edges learnt on a sample would differ.
+    """
+    from clvkit.config.models import ClvkitConfig, DataConfig, SparkConfig
+    from clvkit.pipelines.features import make_builder
+    from clvkit.pipelines.spark_features import feature_table_spark
+
+    transactions = {"cdnow": cdnow, "rich_sim": rich_sim}[name][[schemas.CUSTOMER_ID, schemas.TIMESTAMP,
+                                                                  schemas.AMOUNT]]
+    cutoff = pd.Timestamp(as_of).date()
+    config = ClvkitConfig(data=DataConfig(source="unused.csv", time_unit="W"),
+                          spark=SparkConfig(sample_customers=100))
+    expected = make_builder(config).fit(transactions, as_of=cutoff).to_dict()["fitted"]
+    _, builder = feature_table_spark(spark, to_spark(spark, transactions), config, cutoff)
+    got = builder.to_dict()["fitted"]
+    assert got["n_customers_fit"] > 5 * config.spark.sample_customers
+    for key in EDGE_KEYS:
+        if key == "rfm_edges":
+            for part in ("recency", "frequency", "monetary"):
+                np.testing.assert_allclose(got[key][part], expected[key][part], rtol=1e-12, err_msg=part)
+        elif key == "tier_thresholds":
+            assert [t is None for t in got[key]] == [t is None for t in expected[key]]
+            np.testing.assert_allclose([t or 0.0 for t in got[key]], [t or 0.0 for t in expected[key]], rtol=1e-12)
+        elif key == "as_of":
+            assert got[key] == expected[key]
+        else:
+            assert got[key] == pytest.approx(expected[key], rel=1e-12), key
+    assert got["feature_names_out"] == expected["feature_names_out"]

@@ -291,6 +291,11 @@ class ChurnConfig(_Frozen):
     early_stopping_rounds: int = Field(30, gt=0)
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
+    max_train_rows: int | None = Field(
+        constants.DEFAULT_BOOSTER_MAX_TRAIN_ROWS, ge=4,
+        description="Above this many training rows the classifier fits on a seeded sample of this size, "
+        "stratified by label; null: every row.",
+    )
 
 
 class ValueModelConfig(_Frozen):
@@ -301,10 +306,17 @@ class ValueModelConfig(_Frozen):
     n_estimators: int = Field(600, gt=0)
     max_depth: int = Field(4, gt=0, le=16)
     learning_rate: float = Field(0.05, gt=0, le=1)
-    clv_policy: Literal["best_on_holdout", "best_inner", "btyd", "ml", "blend", "historical", "hybrid"] = Field(
+    max_train_rows: int | None = Field(
+        constants.DEFAULT_BOOSTER_MAX_TRAIN_ROWS, ge=2,
+        description="Above this many training rows the value booster fits on a seeded sample of this size, "
+        "stratified by target; null: every row.",
+    )
+    clv_policy: Literal["best_on_holdout", "best_inner", "btyd", "btyd_all", "ml", "blend", "historical",
+                        "hybrid"] = Field(
         "best_inner",
-        description="best_inner: the candidate (btyd, ml, blend, historical) best on the inner validation "
-        "window; or a fixed source. best_on_holdout is the old name of best_inner.",
+        description="best_inner: the candidate (btyd, btyd_all, ml, blend, historical) best on the inner "
+        "validation window; or a fixed source (btyd_all: BTYD with Gamma-Gamma conditioned on every purchase, "
+        "the first included). best_on_holdout is the old name of best_inner.",
     )
 
 

@@ -20,12 +20,14 @@ from clvkit.data.dates import describe_formats, parse_timestamps
 from clvkit.exceptions import DataValidationError
 
 __all__ = ["ROW_CLASSES", "ReconciliationReport", "ValidatedTransactions", "check_columns",
-           "parse_timestamps", "validate_transactions"]
+           "customer_id_categories", "duplicate_rows", "parse_timestamps", "validate_transactions"]
 
 SOURCE_ROW = "source_row"
 REASON = "reason"
 UNMATCHED_RETURN = "unmatched_return"
 AFTER_AS_OF = "after_as_of"
+#: Odd 64-bit constant (2**64 / golden ratio) mixing the parts of a duplicate-row key.
+_KEY_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def validate_transactions(
     canonical = _canonical_frame(raw, columns, timezone, date_format, dayfirst)
     classes = _row_classes(raw, canonical, columns, policies, observation_end, as_of)
     assigned = np.zeros(len(raw), dtype=bool)
-    reasons = np.full(len(raw), "", dtype=object)
+    reasons = np.zeros(len(raw), dtype=np.int8)  # index into REASONS; 0: the row is used
     errors: list[str] = []
     kept: dict[str, int] = {}
     for row_class in classes:
@@ -132,7 +134,7 @@ def validate_transactions(
         elif policy == "keep":
             kept[row_class.reason] = int(mask.sum())
         else:
-            reasons[mask] = row_class.reason
+            reasons[mask] = REASONS.index(row_class.reason)
             assigned |= mask
     if errors:
         raise DataValidationError(
@@ -168,10 +170,8 @@ def check_columns(raw: pd.DataFrame, columns: ColumnMapping) -> None:
 def _canonical_frame(
     raw: pd.DataFrame, columns: ColumnMapping, timezone: str, date_format: str | None, dayfirst: bool | None
 ) -> pd.DataFrame:
-    ids = raw[columns.customer_id]
-    id_text = ids.astype("string").str.strip()
     out = pd.DataFrame(index=raw.index)
-    out[schemas.CUSTOMER_ID] = id_text.mask(id_text == "")
+    out[schemas.CUSTOMER_ID] = customer_id_categories(raw[columns.customer_id])
     out[schemas.TIMESTAMP] = parse_timestamps(raw[columns.timestamp], timezone, date_format, dayfirst)
     if columns.has_amount:
         out[schemas.AMOUNT] = _amounts(raw, columns)
@@ -184,6 +184,37 @@ def _canonical_frame(
         if source is not None:
             out[name] = raw[source].astype("string")
     return out
+
+
+def customer_id_categories(ids: pd.Series) -> pd.Series:
+    """Customer ids as text (stripped; blank = missing), factorised once into a ``category``.
+
+    The categories are the distinct ids as ``str``, sorted, so that the codes order customers
+    like the ids themselves; every later per-customer step reuses the codes instead of hashing
+    the strings again. Ids keep their exact text (leading zeros included): the text of a
+    value is what ``astype("string")`` gives it. The distinct values are converted and
+    stripped, not every row; object columns (possibly mixed types, where ``1`` and ``1.0``
+    hash alike) are converted row by row first.
+    """
+    if ids.dtype == object:
+        ids = ids.astype("string")
+    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+    text = pd.Series(uniques).astype("string").str.strip()
+    text = text.mask(text == "").astype(str)
+    final_codes, categories = pd.factorize(text, sort=True, use_na_sentinel=True)
+    lookup = np.append(final_codes, -1).astype(_code_dtype(len(categories)))  # index -1 -> missing
+    row_codes = lookup[codes]
+    dtype = pd.CategoricalDtype(pd.Index(categories, dtype=str), ordered=False)
+    return pd.Series(pd.Categorical.from_codes(row_codes, dtype=dtype, validate=False),
+                     index=ids.index, name=ids.name)
+
+
+def _code_dtype(n_categories: int) -> type[np.signedinteger]:
+    """The smallest signed integer type pandas uses for ``n_categories`` category codes."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def _amounts(raw: pd.DataFrame, columns: ColumnMapping) -> pd.Series:
@@ -217,7 +248,7 @@ def _row_classes(
             f"have a non-numeric, NaN, infinite or implausible amount (|amount| > {bound:g}, "
             "data.validation.max_abs_amount)", implausible))
     classes.append(_RowClass("duplicate_rows", ", ".join(mapped), "are exact duplicates of an earlier row",
-                             raw.duplicated(subset=mapped, keep="first").to_numpy()))
+                             duplicate_rows(raw, canonical, mapped, columns.customer_id)))
     for reason, date, what in (("after_observation_end", observation_end, "data.observation_end"),
                                (AFTER_AS_OF, as_of, "the scoring date as_of")):
         if date is not None:
@@ -231,49 +262,117 @@ def _row_classes(
     return classes
 
 
+def duplicate_rows(raw: pd.DataFrame, canonical: pd.DataFrame, mapped: list[str], id_column: str) -> np.ndarray:
+    """``raw.duplicated(subset=mapped, keep="first")``, exactly, without hashing every raw column.
+
+    Equal raw rows have equal canonical values, so a 64-bit key combining the canonical id
+    codes, timestamps and numeric columns is equal for them: only rows whose key occurs more
+    than once can be duplicates, and those few candidates are compared exactly on the raw
+    columns (pandas ``duplicated``, original order, so the first of each group is kept). Raw
+    ids of object dtype are keyed by their own codes: there ``1 == 1.0`` although their texts differ.
+    """
+    key = np.zeros(len(canonical), dtype=np.uint64)
+    for column in canonical.columns:
+        if column == schemas.CUSTOMER_ID and raw[id_column].dtype == object:
+            part = pd.factorize(raw[id_column])[0].astype(np.int64).view(np.uint64)
+        else:
+            part = _key_part(canonical[column])
+        if part is not None:
+            key = (key * _KEY_MULTIPLIER) ^ part  # uint64 arithmetic wraps: a hash, not a value
+    candidates = np.flatnonzero(pd.Series(key, copy=False).duplicated(keep=False).to_numpy())
+    duplicated = np.zeros(len(canonical), dtype=bool)
+    if candidates.size:
+        duplicated[candidates] = raw.iloc[candidates].duplicated(subset=mapped, keep="first").to_numpy()
+    return duplicated
+
+
+def _key_part(column: pd.Series) -> np.ndarray | None:
+    """uint64 values equal for equal entries (categorical codes, datetimes, floats); None for text."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy().astype(np.int64).view(np.uint64)
+    if pd.api.types.is_datetime64_dtype(column.dtype):
+        return column.to_numpy().view(np.int64).view(np.uint64)
+    if pd.api.types.is_float_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64) + 0.0  # -0.0 -> 0.0: equal floats, equal bits
+        values[np.isnan(values)] = np.nan  # one NaN bit pattern
+        return values.view(np.uint64)
+    return None
+
+
 def _net_returns(canonical: pd.DataFrame, reasons: np.ndarray) -> tuple[np.ndarray, int]:
     """Net returns against same-customer same-day spend; quarantine those that cannot be netted."""
     amount = canonical[schemas.AMOUNT].to_numpy()
-    negative = (amount < 0) & (reasons == "")
+    usable = reasons == 0
+    negative = (amount < 0) & usable
     if not negative.any():
         return reasons, 0
     reasons = reasons.copy()
-    unmatched = _unmatched_returns(canonical, reasons == "") & negative
-    reasons[unmatched] = UNMATCHED_RETURN
+    unmatched = _unmatched_returns(canonical, usable, negative) & negative
+    reasons[unmatched] = REASONS.index(UNMATCHED_RETURN)
     return reasons, int(negative.sum() - unmatched.sum())
 
 
-def _unmatched_returns(canonical: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
-    """Returns whose customer-day has no positive spend, or whose day nets below zero."""
-    day = canonical[schemas.TIMESTAMP].dt.normalize()
-    amount = canonical[schemas.AMOUNT].where(usable, 0.0)
-    keys = [canonical[schemas.CUSTOMER_ID], day]
-    day_positive = amount.clip(lower=0).groupby(keys, dropna=False, sort=False).transform("sum")
-    day_total = amount.groupby(keys, dropna=False, sort=False).transform("sum")
-    return ((day_positive <= 0) | (day_total < 0)).to_numpy()
+def _unmatched_returns(canonical: pd.DataFrame, usable: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """Returns whose customer-day has no positive spend, or whose day nets below zero.
+
+    Only the customer-days holding a return are grouped (by an int64 key of customer code and
+    day number; rows set aside count 0). Their sums are pandas' group sums over the same rows in
+    the same order as a full-frame groupby, so the signs tested are the same.
+    """
+    codes = canonical[schemas.CUSTOMER_ID].cat.codes.to_numpy().astype(np.int64)
+    stamps = canonical[schemas.TIMESTAMP].to_numpy()
+    rows = np.flatnonzero((codes >= 0) & ~np.isnat(stamps))
+    days = stamps[rows].astype("datetime64[D]").view(np.int64)
+    first_day = int(days.min())
+    key = codes[rows] * (int(days.max()) - first_day + 1) + (days - first_day)
+    in_return_day = pd.Series(key, copy=False).isin(key[negative[rows]]).to_numpy()
+    group_rows = rows[in_return_day]
+    amount = pd.Series(np.where(usable[group_rows], canonical[schemas.AMOUNT].to_numpy()[group_rows], 0.0))
+    groups = pd.factorize(key[in_return_day])[0]
+    day_positive = amount.clip(lower=0).groupby(groups, sort=False).transform("sum").to_numpy()
+    day_total = amount.groupby(groups, sort=False).transform("sum").to_numpy()
+    unmatched = np.zeros(len(canonical), dtype=bool)
+    unmatched[group_rows] = (day_positive <= 0) | (day_total < 0)
+    return unmatched
 
 
 def _assemble(
     raw: pd.DataFrame, canonical: pd.DataFrame, reasons: np.ndarray, kept: dict[str, int]
 ) -> ValidatedTransactions:
-    used = reasons == ""
-    quarantine = raw.loc[~used].astype("string")
-    quarantine.insert(0, SOURCE_ROW, np.flatnonzero(~used) + 1)
-    quarantine[REASON] = reasons[~used]
-    clean = canonical.loc[used].reset_index(drop=True)
-    clean[schemas.CUSTOMER_ID] = clean[schemas.CUSTOMER_ID].astype(str)
-    counts = pd.Series(reasons[~used]).value_counts()
+    used = reasons == 0
+    set_aside = np.flatnonzero(~used)
+    quarantine = raw.iloc[set_aside].astype("string")
+    quarantine.insert(0, SOURCE_ROW, set_aside + 1)
+    reason_names = np.asarray(REASONS, dtype=object)[reasons[set_aside]]
+    quarantine[REASON] = reason_names
+    clean = canonical if not set_aside.size else canonical.iloc[np.flatnonzero(used)]
+    clean = clean.reset_index(drop=True)
+    clean[schemas.CUSTOMER_ID] = _used_categories(clean[schemas.CUSTOMER_ID])
+    counts = pd.Series(reason_names, dtype=object).value_counts()
     stamps = clean[schemas.TIMESTAMP]
     report = ReconciliationReport(
         rows_read=len(raw),
         rows_used=int(used.sum()),
         quarantined={str(k): int(v) for k, v in counts.items()},
         kept_flagged=kept,
-        customers=int(clean[schemas.CUSTOMER_ID].nunique()),
+        customers=len(clean[schemas.CUSTOMER_ID].cat.categories),
         first_date=str(stamps.min().date()) if len(clean) else None,
         last_date=str(stamps.max().date()) if len(clean) else None,
     )
     return ValidatedTransactions(clean, quarantine.reset_index(drop=True), report)
+
+
+def _used_categories(ids: pd.Series) -> pd.Series:
+    """The ids with only the categories that occur (customers whose rows were all set aside go)."""
+    codes = ids.cat.codes.to_numpy()
+    categories = ids.cat.categories
+    present = np.bincount(codes.astype(np.intp), minlength=len(categories)) > 0  # no missing ids here
+    if present.all():
+        return ids
+    lookup = (np.cumsum(present) - 1).astype(codes.dtype)
+    dtype = pd.CategoricalDtype(categories[present], ordered=False)
+    return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=dtype, validate=False),
+                     index=ids.index, name=ids.name)
 
 
 def _error_text(raw: pd.DataFrame, row_class: _RowClass, mask: np.ndarray, columns: ColumnMapping) -> str:
@@ -300,4 +399,6 @@ ROW_CLASSES: tuple[str, ...] = (
     "missing_customer_id", "invalid_timestamp", "invalid_amount", "duplicate_rows",
     "after_observation_end", AFTER_AS_OF, "zero_amount", "negative_amount",
 )
+#: Reason codes of the validation (index 0: the row is used).
+REASONS: tuple[str, ...] = ("", *ROW_CLASSES, UNMATCHED_RETURN)
 

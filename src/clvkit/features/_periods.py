@@ -165,8 +165,10 @@ def factorize_ids(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
 def _categorical_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Codes of ids already factorised (categorical dtype): no hashing, categories in their order.
 
-    The same result as the hash path (whose sort of a categorical follows category order):
-    the used categories, renumbered 0..n-1 in category order, as a ``CategoricalIndex``.
+    The same codes as the hash path (whose sort of a categorical follows category order): the
+    used categories, renumbered 0..n-1 in category order. The index holds the ids themselves
+    (the categories' values, e.g. ``str``), so per-customer tables look the same whether the
+    ids came factorised (clvkit ingestion) or as text.
     """
     codes = ids.cat.codes.to_numpy()  # no missing values here: all codes >= 0
     present = np.zeros(len(ids.cat.categories), dtype=bool)
@@ -177,8 +179,7 @@ def _categorical_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     else:
         lookup = np.cumsum(present, dtype=np.int64) - 1
         local = lookup[codes]
-    uniques = pd.Categorical.from_codes(used, dtype=ids.dtype)
-    return local, pd.Index(uniques, name=schemas.CUSTOMER_ID)
+    return local, pd.Index(ids.cat.categories.take(used), name=schemas.CUSTOMER_ID)
 
 
 def _dense_integer_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:

@@ -122,9 +122,10 @@ def _day(value: Any, name: str) -> pd.Timestamp:
 
 def _known_customers(ids: pd.Series, ts: pd.Series, start: pd.Timestamp) -> pd.Index:
     """Sorted ids of customers with a transaction before ``start`` (the day after the cut-off)."""
-    known = pd.Index(
-        pd.unique(ids[(ts < start).to_numpy()]), name=schemas.CUSTOMER_ID
-    ).sort_values()
+    uniques = pd.unique(ids[(ts < start).to_numpy()])
+    if isinstance(uniques, pd.Categorical):  # ids factorised at ingestion: the ids themselves
+        uniques = uniques.categories.take(uniques.codes)
+    known = pd.Index(uniques, name=schemas.CUSTOMER_ID).sort_values()
     if known.empty:
         first = ts.min() if len(ts) else None
         raise ValueError(

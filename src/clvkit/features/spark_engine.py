@@ -13,26 +13,41 @@ from the customer's sorted day list, as the pandas engine does.
 Fitting without moving customers: :func:`collapsed_summary` reduces a summary to its distinct
 (frequency, recency, T[, monetary_value]) rows with their counts, the sufficient statistics of
 the BTYD likelihoods, small enough for the driver whatever the number of customers.
+
+Learning the feature builder's cross-customer edges on every customer: :func:`learn_edges_spark`
+gives the purchase cycle, the RFM edges and the value-tier thresholds that
+:meth:`clvkit.features.builder.FeatureBuilder.fit` learns, from exact quantiles (Spark's
+``percentile``: linear interpolation between order statistics, numpy's default) and a running
+sum over the distinct spend values; only those few numbers reach the driver.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from clvkit import schemas
+from clvkit.constants import DEFAULT_PURCHASE_CYCLE_DAYS, MIN_PURCHASE_CYCLE_DAYS, RFM_SCORE_BINS
 from clvkit.features._periods import FeatureInputError, day_to_date, days_per_unit, to_day
 from clvkit.features.btyd import CALIBRATION_COLUMNS
+from clvkit.features.rfm import _REPEAT_QUARTILES, RFMEdges, _check_shares
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 __all__ = [
     "COUNT",
+    "RFM_INPUT_COLUMNS",
     "SparkCalibrationHoldout",
+    "SparkEdges",
     "calibration_holdout_spark",
     "collapsed_summary",
     "customer_days_spark",
+    "learn_edges_spark",
+    "rfm_inputs_spark",
     "summary_spark",
 ]
 
@@ -40,6 +55,11 @@ __all__ = [
 COUNT = "n_customers"
 _DAY = "_day"
 _SPEND = "_spend"
+#: Per-customer inputs of the learnt edges (the behavioural catalogue's definitions).
+RFM_INPUT_COLUMNS = ("days_since_last_purchase", "n_purchase_days", "spend_per_purchase_day",
+                     "gap_mean_days", "total_spend")
+#: Quantiles of spend per purchase day giving the M edges (as :class:`RFMEdges`: 0.2 .. 0.8).
+_SCORE_QUANTILES = tuple(float(q) for q in np.linspace(0.0, 1.0, RFM_SCORE_BINS + 1)[1:-1])
 
 
 @dataclass(frozen=True)
@@ -151,3 +171,113 @@ def collapsed_summary(summary: DataFrame, columns: tuple[str, ...] = schemas.BTY
     from pyspark.sql import functions as F
 
     return summary.groupBy(*columns).agg(F.count(F.lit(1)).alias(COUNT))
+
+
+@dataclass(frozen=True)
+class SparkEdges:
+    """What :meth:`FeatureBuilder.fit` learns across customers, learnt on Spark from all of them."""
+
+    cycle_days: float
+    rfm_edges: RFMEdges
+    tier_thresholds: tuple[float | None, float | None]
+    n_customers: int
+
+
+def rfm_inputs_spark(transactions: DataFrame, end_day: int) -> DataFrame:
+    """Per customer with a purchase day on or before ``end_day``: :data:`RFM_INPUT_COLUMNS`.
+
+    days since the last purchase day, distinct purchase days n, total spend (summed in day
+    order), spend per purchase day, and the mean gap (last - first) / (n - 1) (null when n = 1).
+    """
+    from pyspark.sql import functions as F
+
+    days = customer_days_spark(transactions, end_day)
+    per = days.groupBy(schemas.CUSTOMER_ID).agg(
+        F.array_sort(F.collect_list(F.struct(F.col(_DAY), F.col(_SPEND)))).alias("_days"))
+    n_days = F.size("_days")
+    first = F.col("_days")[0][_DAY]
+    last = F.element_at("_days", -1)[_DAY]
+    total = F.aggregate("_days", F.lit(0.0), lambda acc, d: acc + d[_SPEND])
+    return per.select(
+        schemas.CUSTOMER_ID,
+        (F.lit(end_day) - last).cast("double").alias(RFM_INPUT_COLUMNS[0]),
+        n_days.cast("double").alias(RFM_INPUT_COLUMNS[1]),
+        (total / n_days).alias(RFM_INPUT_COLUMNS[2]),
+        F.when(n_days > 1, (last - first).cast("double") / (n_days - 1)).alias(RFM_INPUT_COLUMNS[3]),
+        total.alias(RFM_INPUT_COLUMNS[4]),
+    )
+
+
+def learn_edges_spark(
+    inputs: DataFrame,
+    *,
+    tier_shares: Sequence[float],
+    recency_days: Sequence[float] | None = None,
+    cycle_multiples: Sequence[float] | None = None,
+    has_amount: bool = True,
+) -> SparkEdges:
+    """The builder's edges from :func:`rfm_inputs_spark` rows (every customer).
+
+    * cycle: median of the positive mean gaps, floored at ``MIN_PURCHASE_CYCLE_DAYS``
+      (``DEFAULT_PURCHASE_CYCLE_DAYS`` without repeat customers); recency edges from it;
+    * F edges: 1 and the quartiles of repeat customers' purchase days; M edges: quintile edges
+      of their spend per purchase day (every customer when none repeats);
+    * tiers: the smallest value of tier A (B) is the smallest positive total spend whose
+      customers ranked above hold less than ``a_share`` (``b_share``) of all spend.
+    """
+    from pyspark.sql import functions as F
+
+    _check_shares(*tier_shares)
+    n_days, spend_per_day, gap = (F.col(c) for c in RFM_INPUT_COLUMNS[1:4])
+    repeat = n_days > 1
+    stats = inputs.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(repeat.cast("long")).alias("n_repeat"),
+        F.percentile(F.when(gap > 0, gap), 0.5).alias("cycle"),
+        F.percentile(F.when(repeat, n_days), list(_REPEAT_QUARTILES)).alias("f_repeat"),
+        F.percentile(F.when(repeat, spend_per_day), list(_SCORE_QUANTILES)).alias("m_repeat"),
+    ).first()
+    n_customers = int(stats["n"])
+    if n_customers == 0:
+        raise FeatureInputError("no customer has a purchase on or before the cut-off: cannot learn RFM edges")
+    f_quartiles, m_edges = stats["f_repeat"], stats["m_repeat"]
+    if not stats["n_repeat"]:  # nobody repeats: every customer is the pool
+        pooled = inputs.agg(F.percentile(n_days, list(_REPEAT_QUARTILES)),
+                            F.percentile(spend_per_day, list(_SCORE_QUANTILES))).first()
+        f_quartiles, m_edges = pooled[0], pooled[1]
+    cycle = (DEFAULT_PURCHASE_CYCLE_DAYS if stats["cycle"] is None
+             else max(float(stats["cycle"]), MIN_PURCHASE_CYCLE_DAYS))
+    f_edges = np.maximum.accumulate(np.asarray([1.0, *f_quartiles], dtype=float))
+    # the recency edges depend on the cycle and the settings only (RFMEdges.fit checks the settings)
+    recency = RFMEdges.fit([0.0], [1.0], [0.0], cycle_days=cycle, recency_days=recency_days,
+                           **({} if cycle_multiples is None else {"cycle_multiples": cycle_multiples}))
+    edges = replace(recency, frequency=tuple(float(e) for e in f_edges),
+                    monetary=tuple(float(e) if has_amount else 0.0 for e in m_edges))
+    thresholds = _tier_thresholds_spark(inputs, tier_shares) if has_amount else (None, None)
+    return SparkEdges(float(cycle), edges, thresholds, n_customers)
+
+
+def _tier_thresholds_spark(inputs: DataFrame, tier_shares: Sequence[float]) -> tuple[float | None, float | None]:
+    """:func:`clvkit.features.rfm.value_tier_thresholds` of ``total_spend`` on Spark.
+
+    Distinct positive values with their counts, and the spend of the customers ranked above each
+    (a running sum over the distinct values in descending order: one partition of distinct
+    values, not of customers).
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    a_share, b_share = tier_shares
+    value = F.greatest(F.col(RFM_INPUT_COLUMNS[4]), F.lit(0.0))
+    groups = (inputs.select(value.alias("_v")).where(F.col("_v") > 0)
+              .groupBy("_v").agg((F.col("_v") * F.count(F.lit(1))).alias("_s")))
+    above = F.coalesce(F.sum("_s").over(Window.orderBy(F.desc("_v")).rowsBetween(Window.unboundedPreceding, -1)),
+                       F.lit(0.0))
+    ranked = groups.select("_v", above.alias("_above"), F.sum("_s").over(Window.partitionBy()).alias("_total"))
+    row = ranked.agg(F.min(F.when(F.col("_above") < F.lit(a_share) * F.col("_total"), F.col("_v"))).alias("a"),
+                     F.min(F.when(F.col("_above") < F.lit(b_share) * F.col("_total"), F.col("_v"))).alias("b")).first()
+    low_a = None if row is None or row["a"] is None else float(row["a"])
+    low_b = None if row is None or row["b"] is None else float(row["b"])
+    if low_a is not None and low_b is not None and low_b >= low_a:
+        low_b = None
+    return low_a, low_b

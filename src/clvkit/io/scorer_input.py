@@ -91,6 +91,25 @@ class ScorerInputError(UserInputError):
     """A scoring request the scorer cannot answer (HTTP 400 over REST)."""
 
 
+def request_columns(input_columns: Sequence[str]) -> tuple[str, ...]:
+    """The columns a request may send, in order: ``customer_id``, the customer table's features
+    (``input_columns``), then the transaction columns. Others are ignored."""
+    names = [schemas.CUSTOMER_ID, *(str(c) for c in input_columns if c != schemas.CUSTOMER_ID)]
+    names += [c for c in (schemas.TIMESTAMP, *TRANSACTION_NUMBERS, *TRANSACTION_TEXT) if c not in names]
+    return tuple(names)
+
+
+def known_columns(frame: pd.DataFrame, input_columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with only the :func:`request_columns`, in their order (the frame itself when it
+    already is); what MLflow's enforcement of the declared input columns used to do."""
+    names = request_columns(input_columns)
+    wanted = set(names)
+    given = [c for c in frame.columns if c in wanted]
+    if len(given) == len(frame.columns) and given == [c for c in names if c in frame.columns]:
+        return frame
+    return frame[[c for c in names if c in frame.columns]]
+
+
 def input_form(frame: pd.DataFrame) -> str:
     """``transactions`` when a ``timestamp`` column is sent, else ``features`` or ``btyd``."""
     if schemas.TIMESTAMP in frame.columns:
@@ -117,7 +136,7 @@ def with_customer_index(frame: pd.DataFrame) -> pd.DataFrame:
             f"column {schemas.CUSTOMER_ID!r} is empty in {int(missing.sum())} row(s) "
             f"(rows {_positions(np.flatnonzero(missing))}); give every row a customer id"
         )
-    table.index = pd.Index([_id_text(v) for v in table.index], name=schemas.CUSTOMER_ID, dtype=object)
+    table.index = _id_index(table.index)
     return table
 
 
@@ -126,6 +145,8 @@ def customer_table_from_request(frame: pd.DataFrame, *, builder: Any, input_colu
                                 timezone: str | None = None,
                                 order_value: OrderValue | None = None) -> tuple[pd.DataFrame, str]:
     """The checked customer table (indexed by customer id) the scorer takes, and the form it came in."""
+    if isinstance(frame, pd.DataFrame):
+        frame = known_columns(frame, input_columns)
     form = input_form(frame)
     table = with_customer_index(frame)
     if form == FORM_TRANSACTIONS:
@@ -160,25 +181,29 @@ def customer_table_from_request(frame: pd.DataFrame, *, builder: Any, input_colu
 
 
 def check_customer_table(table: pd.DataFrame) -> None:
-    """Finite numbers; counts and amounts non-negative; BTYD columns present; recency ≤ T."""
-    for column in table.columns:
-        if column in TEXT_FEATURES or not pd.api.types.is_numeric_dtype(table[column].dtype):
-            continue
-        values = table[column].to_numpy(dtype=float)
-        bad = np.isinf(values)
+    """Finite numbers; counts and amounts non-negative; BTYD columns present; recency ≤ T.
+
+    The numeric columns are checked together as one float matrix; the first column (in table
+    order) that breaks its rule is reported.
+    """
+    names = [c for c, dtype in table.dtypes.items() if c not in TEXT_FEATURES and pd.api.types.is_numeric_dtype(dtype)]
+    matrix = table[names].to_numpy(dtype="float64", na_value=np.nan)
+    money = np.array([c == schemas.MONETARY_VALUE for c in names])
+    not_missing = np.array([c in NOT_MISSING_FEATURES for c in names]) | money
+    non_negative = np.array([c in NON_NEGATIVE_FEATURES for c in names])
+    with np.errstate(invalid="ignore"):
+        bad = (np.isinf(matrix) | (np.isnan(matrix) & not_missing) | ((matrix < 0) & non_negative)
+               | ((np.abs(matrix) > MAX_REQUEST_AMOUNT) & money))
+    broken = np.flatnonzero(bad.any(axis=0))
+    if broken.size:
+        column = names[broken[0]]
         rule = "finite"
-        if column in NOT_MISSING_FEATURES or column == schemas.MONETARY_VALUE:
-            bad |= np.isnan(values)
         if column in NON_NEGATIVE_FEATURES:
-            bad |= values < 0
             rule = "a finite, non-negative number"
         if column == schemas.MONETARY_VALUE:
-            bad |= np.abs(values) > MAX_REQUEST_AMOUNT
             rule = f"a finite, non-negative amount up to {MAX_REQUEST_AMOUNT:.0e}"
-        _raise_rows(table, bad, column, f"must be {rule}")
-    f = table[schemas.FREQUENCY].to_numpy(dtype=float)
-    r = table[schemas.RECENCY].to_numpy(dtype=float)
-    t = table[schemas.T].to_numpy(dtype=float)
+        _raise_rows(table, bad[:, broken[0]], column, f"must be {rule}")
+    f, r, t = (matrix[:, names.index(c)] for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
     _raise_rows(table, f != np.round(f), schemas.FREQUENCY, "must be a whole number (repeat purchase days)")
     _raise_rows(table, r > t + RECENCY_TOLERANCE_UNITS, schemas.RECENCY,
                 "must not exceed T (the last purchase cannot come after the cut-off)", extra=schemas.T)
@@ -247,16 +272,29 @@ def _rfm_columns(builder: Any, btyd: dict[str, np.ndarray], source: dict[str, np
 
 
 def _coerce_features(table: pd.DataFrame, input_columns: Sequence[str]) -> pd.DataFrame:
-    """Numbers (int or float, JSON numbers or numeric text) as float64, the text features as text."""
-    out = {}
+    """Numbers (int or float, JSON numbers or numeric text) as float64, the text features as text.
+
+    Columns already numeric become one float matrix in a single conversion; only columns sent
+    as text or mixed values are parsed one by one.
+    """
+    wanted = set(input_columns) | {*BTYD_REQUIRED, schemas.MONETARY_VALUE}
+    dtypes = table.dtypes
+    numeric = [c for c in table.columns if c not in TEXT_FEATURES and c in wanted
+               and (pd.api.types.is_numeric_dtype(dtypes[c]) or pd.api.types.is_bool_dtype(dtypes[c]))]
+    matrix = table[numeric].to_numpy(dtype="float64", na_value=np.nan)
+    position = {c: j for j, c in enumerate(numeric)}
+    out: dict[str, Any] = {}
     for column in table.columns:
-        values = table[column]
-        if column in TEXT_FEATURES:
-            out[column] = values.map(lambda v: v if isinstance(v, str) else (None if pd.isna(v) else _id_text(v)))
-        elif column in input_columns or column in (*BTYD_REQUIRED, schemas.MONETARY_VALUE):
-            out[column] = _numbers(values, column, table.index)
+        if column in position:
+            out[column] = matrix[:, position[column]]
+        elif column in TEXT_FEATURES and isinstance(dtypes[column], pd.StringDtype):
+            out[column] = table[column]  # text already: nothing to convert
+        elif column in TEXT_FEATURES:
+            out[column] = table[column].map(lambda v: v if isinstance(v, str) else (None if pd.isna(v) else _id_text(v)))
+        elif column in wanted:
+            out[column] = _numbers(table[column], column, table.index)
         else:
-            out[column] = values
+            out[column] = table[column]
     return pd.DataFrame(out, index=table.index)
 
 
@@ -301,7 +339,7 @@ def _features_from_transactions(rows: pd.DataFrame, builder: Any, as_of: dt.date
     share = customer_margin_share(transactions, as_of)
     if share is not None:
         table = table.join(share.reindex(table.index).rename(schemas.MARGIN_SHARE))
-    table.index = pd.Index([_id_text(v) for v in table.index], name=schemas.CUSTOMER_ID, dtype=object)
+    table.index = _id_index(table.index)
     return table
 
 
@@ -375,6 +413,17 @@ def _examples(values: Sequence[Any]) -> str:
 
 def _fmt(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float | np.floating) else repr(value)
+
+
+def _id_index(index: pd.Index) -> pd.Index:
+    """Customer ids as a text index (see :func:`_id_text`): whole columns of integers or text at once."""
+    if pd.api.types.is_integer_dtype(index.dtype) and not pd.api.types.is_bool_dtype(index.dtype):
+        texts = np.asarray(index.astype(str), dtype=object)
+    elif pd.api.types.infer_dtype(index, skipna=False) == "string":
+        texts = np.asarray(index, dtype=object)
+    else:
+        texts = np.array([_id_text(v) for v in index], dtype=object)
+    return pd.Index(texts, name=schemas.CUSTOMER_ID, dtype=object)
 
 
 def _id_text(value: Any) -> str:

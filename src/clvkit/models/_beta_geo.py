@@ -18,7 +18,7 @@ closed form is not finite or leaves its bounds ``0 <= E <= k t / A`` (the no-dro
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betainc, betaln, digamma, gammaln, hyp2f1, roots_legendre
+from scipy.special import betainc, betaln, digamma, gammaln, hyp2f1, polygamma, roots_legendre
 
 from clvkit.models._purchase_base import FitData, FloatArray
 
@@ -128,64 +128,136 @@ def loglik_rows(params, x, tx, T, *, modified: bool) -> FloatArray:
     return head + np.logaddexp(still_alive, dropped)
 
 
+class _Rows:
+    """What the objective and the Hessian share at one parameter vector (see :func:`objective`)."""
+
+    def __init__(self, log_params: FloatArray, data: FitData, modified: bool):
+        self.theta = np.exp(np.asarray(log_params, dtype=float))
+        r, alpha, a, b = self.theta
+        cache = data.cache
+        if "W_x" not in cache:
+            cache["W_x"] = np.bincount(data.ix, weights=data.w, minlength=data.ux.size)
+            cache["W_T"] = np.bincount(data.iT, weights=data.w, minlength=data.uT.size)
+            cache["WX_T"] = np.bincount(data.iT, weights=data.w * data.x, minlength=data.uT.size)
+        self.W_x, self.W_T, self.WX_T = cache["W_x"], cache["W_T"], cache["WX_T"]
+        ux = data.ux
+        # per distinct x: the second Beta argument of the posterior and the dropout denominator
+        self.big_b = b + ux + (1.0 if modified else 0.0)
+        if modified:
+            self.drop_den = b + ux
+            drop_const = np.log(a) - np.log(self.drop_den)
+        else:
+            self.drop_den = b + np.maximum(ux, 1.0) - 1.0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                drop_const = np.where(ux > 0, np.log(a) - np.log(self.drop_den), -np.inf)
+        # per distinct T and t_x
+        self.inv_aT = 1.0 / (alpha + data.uT)
+        self.inv_atx = 1.0 / (alpha + data.utx)
+        self.log_aT_u = np.log(alpha + data.uT)
+        # per row: d = log-odds of having dropped out, e = exp(-|d|), s = expit(d)
+        self.L = self.log_aT_u[data.iT] - np.log(alpha + data.utx)[data.itx]  # log((alpha+T)/(alpha+t_x)) >= 0
+        self.k = r + data.x
+        with np.errstate(invalid="ignore"):
+            self.d = drop_const[data.ix] + self.k * self.L
+        # expit and softplus from one exp (np.logaddexp is several times slower)
+        self.e = np.exp(-np.abs(self.d))
+        self.s = np.where(self.d >= 0.0, 1.0, self.e) / (1.0 + self.e)
+        self.ws = data.w * self.s
+        self.gap = self.inv_atx[data.itx] - self.inv_aT[data.iT]  # 1/(alpha+t_x) - 1/(alpha+T) >= 0
+
+
 def objective(log_params: FloatArray, data: FitData, penalizer: float, *, modified: bool) -> tuple[float, FloatArray]:
     """Mean negative log-likelihood (+ lifetimes' L2 penalty) and its analytic gradient in log-params.
 
     With ``d = log(a/(b+x-1)) + (r+x) log((alpha+T)/(alpha+t_x))`` (the log-odds of having
     dropped out) the per-row log-likelihood is ``head(x) - (r+x) log(alpha+T) + softplus(d)``
-    and ``w = expit(d)`` is the posterior probability of the dropped-out branch. Terms that
+    and ``s = expit(d)`` is the posterior probability of the dropped-out branch. Terms that
     depend on x alone, or on T alone, are summed once per distinct value with precomputed
     weights; only ``d``, ``expit`` and ``softplus`` are evaluated per row.
     """
-    r, alpha, a, b = np.exp(log_params)
-    cache = data.cache
-    if "wx" not in cache:
-        cache["wx"] = data.w * data.x
-        cache["W_x"] = np.bincount(data.ix, weights=data.w, minlength=data.ux.size)
-        cache["W_T"] = np.bincount(data.iT, weights=data.w, minlength=data.uT.size)
-        cache["WX_T"] = np.bincount(data.iT, weights=cache["wx"], minlength=data.uT.size)
-    W_x, W_T, WX_T = cache["W_x"], cache["W_T"], cache["WX_T"]
+    rows = _Rows(log_params, data, modified)
+    r, alpha, a, b = rows.theta
+    W_x, W_T, WX_T = rows.W_x, rows.W_T, rows.WX_T
     n = data.total_weight
     ux, ix = data.ux, data.ix
-    shift = 1.0 if modified else 0.0
-    big_b = b + ux + shift  # second Beta argument of the posterior
+    big_b = rows.big_b
     beta_term = betaln(a, big_b) - betaln(a, b)
     d_beta_a = digamma(a + b) - digamma(a + big_b)
     d_beta_b = digamma(big_b) - digamma(a + big_b) - digamma(b) + digamma(a + b)
-    if modified:
-        drop_den = b + ux
-        drop_const = np.log(a) - np.log(drop_den)
-    else:
-        drop_den = b + np.maximum(ux, 1.0) - 1.0
-        drop_const = np.where(ux > 0, np.log(a) - np.log(drop_den), -np.inf)
-
-    log_aT_u = np.log(alpha + data.uT)
-    log_atx_u = np.log(alpha + data.utx)
-    L = log_aT_u[data.iT] - log_atx_u[data.itx]  # log((alpha+T)/(alpha+t_x)) >= 0
-    k = r + data.x
-    with np.errstate(invalid="ignore"):
-        d = drop_const[ix] + k * L
-    # expit and softplus from one exp (np.logaddexp is several times slower)
-    e = np.exp(-np.abs(d))
-    softplus = np.maximum(d, 0.0) + np.log1p(e)
-    ww4 = data.w * np.where(d >= 0.0, 1.0, e) / (1.0 + e)
-    inv_gap = 1.0 / (alpha + data.utx)[data.itx] - 1.0 / (alpha + data.uT)[data.iT]
-
+    softplus = np.maximum(rows.d, 0.0) + np.log1p(rows.e)
     log_alpha = np.log(alpha)
-    sum_log_aT = float(np.dot(W_T, log_aT_u))
+    sum_log_aT = float(np.dot(W_T, rows.log_aT_u))
     ll_total = (
         float(np.dot(W_x, gammaln(r + ux) + beta_term)) - n * gammaln(r) + n * r * log_alpha
-        - (r * sum_log_aT + float(np.dot(WX_T, log_aT_u))) + float(np.dot(data.w, softplus))
+        - (r * sum_log_aT + float(np.dot(WX_T, rows.log_aT_u))) + float(np.dot(data.w, softplus))
     )
-    g_r = float(np.dot(W_x, digamma(r + ux))) - n * digamma(r) + n * log_alpha - sum_log_aT + float(np.dot(ww4, L))
+    g_r = float(np.dot(W_x, digamma(r + ux))) - n * digamma(r) + n * log_alpha - sum_log_aT + float(np.dot(rows.ws, rows.L))
     g_alpha = (
-        n * r / alpha - float(np.dot(r * W_T + WX_T, 1.0 / (alpha + data.uT)))
-        - float(np.dot(ww4 * k, inv_gap))
+        n * r / alpha - float(np.dot(r * W_T + WX_T, rows.inv_aT))
+        - float(np.dot(rows.ws * rows.k, rows.gap))
     )
-    sum_ww4_x = np.bincount(ix, weights=ww4, minlength=ux.size)
-    g_a = float(np.dot(W_x, d_beta_a)) + float(sum_ww4_x.sum()) / a
-    g_b = float(np.dot(W_x, d_beta_b)) - float(np.dot(sum_ww4_x, np.where(sum_ww4_x > 0, 1.0 / drop_den, 0.0)))
-    theta = np.array([r, alpha, a, b])
+    sum_ws_x = np.bincount(ix, weights=rows.ws, minlength=ux.size)
+    g_a = float(np.dot(W_x, d_beta_a)) + float(sum_ws_x.sum()) / a
+    g_b = float(np.dot(W_x, d_beta_b)) - float(np.dot(sum_ws_x, _inverse_where_used(rows.drop_den, sum_ws_x)))
+    theta = rows.theta
     value = -ll_total / n + penalizer * float(np.sum(theta**2))
     grad = -np.array([g_r, g_alpha, g_a, g_b]) / n * theta + 2.0 * penalizer * theta**2
     return value, grad
+
+
+def hessian(log_params: FloatArray, data: FitData, penalizer: float, *, modified: bool) -> FloatArray:
+    """Analytic Hessian of :func:`objective` in log-parameters.
+
+    With ``q = s (1 - s)`` and the derivatives of ``d`` (``d_r = L``, ``d_alpha = -(r+x) gap``,
+    ``d_a = 1/a``, ``d_b = -1/D``, D the dropout denominator b+x-1), each row adds
+    ``q d_i d_j + s d_ij`` to the Hessian of the log-likelihood in (r, alpha, a, b); the terms
+    in x alone (gammaln, betaln: trigamma) and T alone are summed per distinct value. In
+    log-parameters ``H_ij = theta_i theta_j F_ij + delta_ij theta_i F_i`` (F the derivatives of
+    the objective in theta), plus ``4 penalizer theta_i^2`` on the diagonal.
+    """
+    rows = _Rows(log_params, data, modified)
+    r, alpha, a, b = rows.theta
+    W_x, W_T, WX_T = rows.W_x, rows.W_T, rows.WX_T
+    n = data.total_weight
+    ux, ix, w = data.ux, data.ix, data.w
+    big_b = rows.big_b
+    L, k, gap = rows.L, rows.k, rows.gap
+    q = rows.e / (1.0 + rows.e) ** 2  # s (1 - s) on both sides of d = 0
+    wq = w * q
+    curvature_L = rows.inv_atx[data.itx] ** 2 - rows.inv_aT[data.iT] ** 2  # d^2 L / d alpha^2
+    kg = k * gap
+    sum_wq_x = np.bincount(ix, weights=wq, minlength=ux.size)
+    sum_ws_x = np.bincount(ix, weights=rows.ws, minlength=ux.size)
+    sum_wqL_x = np.bincount(ix, weights=wq * L, minlength=ux.size)
+    sum_wqkg_x = np.bincount(ix, weights=wq * kg, minlength=ux.size)
+    inv_den = _inverse_where_used(rows.drop_den, sum_wq_x + sum_ws_x)
+    trigamma_ab = polygamma(1, a + b)
+    trigamma_abx = polygamma(1, a + big_b)
+    beta_aa = float(np.dot(W_x, trigamma_ab - trigamma_abx))
+    beta_bb = float(np.dot(W_x, polygamma(1, big_b) - trigamma_abx)) + n * (trigamma_ab - polygamma(1, b))
+    h = np.empty((4, 4))
+    h[0, 0] = float(np.dot(W_x, polygamma(1, r + ux))) - n * polygamma(1, r) + float(np.dot(wq, L * L))
+    h[0, 1] = n / alpha - float(np.dot(W_T, rows.inv_aT)) - float(np.dot(wq * L, kg)) - float(np.dot(rows.ws, gap))
+    h[1, 1] = (
+        -n * r / alpha**2 + float(np.dot(r * W_T + WX_T, rows.inv_aT**2))
+        + float(np.dot(wq * kg, kg)) + float(np.dot(rows.ws * k, curvature_L))
+    )
+    h[0, 2] = float(sum_wqL_x.sum()) / a
+    h[0, 3] = -float(np.dot(sum_wqL_x, inv_den))
+    h[1, 2] = -float(sum_wqkg_x.sum()) / a
+    h[1, 3] = float(np.dot(sum_wqkg_x, inv_den))
+    h[2, 2] = beta_aa + float(sum_wq_x.sum() - sum_ws_x.sum()) / a**2
+    h[2, 3] = beta_aa - float(np.dot(sum_wq_x, inv_den)) / a
+    h[3, 3] = beta_bb + float(np.dot(sum_wq_x + sum_ws_x, inv_den**2))
+    h = np.triu(h) + np.triu(h, 1).T
+    theta = rows.theta
+    _, grad = objective(log_params, data, 0.0, modified=modified)
+    # objective = -LL/n: F = -h/n in theta; the chain rule through theta = exp(u) adds theta_i F_i
+    out = -h / n * np.outer(theta, theta) + np.diag(grad)
+    return out + np.diag(4.0 * penalizer * theta**2)
+
+
+def _inverse_where_used(den: FloatArray, used: FloatArray) -> FloatArray:
+    """1/den where a per-x sum is non-zero, else 0 (BG/NBD's b+x-1 at x = 0 never enters)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(used != 0, 1.0 / den, 0.0)

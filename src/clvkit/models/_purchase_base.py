@@ -5,11 +5,12 @@ gradient and four prediction pieces; everything else lives here:
 
 * ``fit`` validates the summary, collapses it to distinct ``(frequency, recency, T)`` rows
   with counts (``sample_weight`` multiplies them), rescales time so that the largest ``T`` is 1
-  (as lifetimes does, so penalizers mean the same), runs the seeded multi-start optimiser of
-  :mod:`clvkit.models._optimize`, walks a penalizer path when a fit does not converge, and
-  compares the fit with the limiting NBD model (no dropout). When dropout is unidentifiable
-  the fit is *degenerate*: ``degenerate_`` says why in words and every prediction comes from
-  the fitted NBD model, which is the limit of the model as dropout vanishes.
+  (as lifetimes does, so penalizers mean the same), runs the optimiser of
+  :mod:`clvkit.models._optimize` (further seeded starts only when the first is not accepted),
+  walks a penalizer path when a fit does not converge, and compares the fit with the limiting
+  NBD model (no dropout). When dropout is unidentifiable the fit is *degenerate*:
+  ``degenerate_`` says why in words and every prediction comes from the fitted NBD model,
+  which is the limit of the model as dropout vanishes.
 * predictions factor as ``P(alive | x, t_x, T) * E[purchases | alive, x, T]``; the second
   factor depends on ``(x, T)`` only and is evaluated once per distinct pair.
 """
@@ -44,6 +45,7 @@ from clvkit.models._lifetimes import (
     summary_columns,
 )
 from clvkit.models._optimize import (
+    NON_FINITE_VALUE,
     OptimumReport,
     check_sample_weight,
     collapse,
@@ -69,9 +71,10 @@ class FitData:
     def __init__(self, x: FloatArray, tx: FloatArray, T: FloatArray, w: FloatArray):
         self.x, self.tx, self.T, self.w = x, tx, T, w
         self.total_weight = float(w.sum())
-        self.ux, self.ix = np.unique(x, return_inverse=True)
-        self.uT, self.iT = np.unique(T, return_inverse=True)
-        self.utx, self.itx = np.unique(tx, return_inverse=True)
+        # distinct values (in order of appearance) and each row's code: hashing, O(rows)
+        self.ix, self.ux = _factorize(x)
+        self.iT, self.uT = _factorize(T)
+        self.itx, self.utx = _factorize(tx)
         self._pairs: dict[str, tuple[NDArray[np.intp], FloatArray, FloatArray]] = {}
         #: per-model precomputations that do not depend on the parameters
         self.cache: dict[str, Any] = {}
@@ -81,6 +84,11 @@ class FitData:
         if column not in self._pairs:
             self._pairs[column] = distinct_pairs(self.x, getattr(self, column))
         return self._pairs[column]
+
+
+def _factorize(values: FloatArray) -> tuple[NDArray[np.intp], FloatArray]:
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.intp, copy=False), np.asarray(uniques, dtype=float)
 
 
 def log1mexp(d: FloatArray) -> FloatArray:
@@ -113,6 +121,8 @@ class PurchaseModelBase(BaseEstimator):
     FORMAT_VERSION: ClassVar[int] = 1
     #: the model nests NBD and can be degenerate (False for the NBD model itself)
     HAS_DROPOUT: ClassVar[bool] = True
+    #: ``_hessian`` is implemented (else central differences of the gradient)
+    HAS_ANALYTIC_HESSIAN: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -131,6 +141,11 @@ class PurchaseModelBase(BaseEstimator):
 
     @staticmethod
     def _objective(log_params: FloatArray, data: FitData, penalizer: float) -> tuple[float, FloatArray]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _hessian(log_params: FloatArray, data: FitData, penalizer: float) -> FloatArray:
+        """Analytic Hessian of ``_objective`` in log-parameters (models with ``HAS_ANALYTIC_HESSIAN``)."""
         raise NotImplementedError
 
     @staticmethod
@@ -208,7 +223,7 @@ class PurchaseModelBase(BaseEstimator):
         limit = None
         if self.HAS_DROPOUT:
             limit, limit_ll = _fit_limit(data, self.random_state)
-            own_ll = float(np.dot(data.w, self._loglik_rows(scaled, data.x, data.tx, data.T)))
+            own_ll = self._total_log_likelihood(optimum, data, penalizer)
             gain = own_ll - limit_ll
             mean_dropout = self._mean_dropout(scaled)
             if mean_dropout < DEGENERATE_MEAN_DROPOUT or (penalizer == 0 and gain < DEGENERATE_LOG_LIKELIHOOD_GAIN):
@@ -248,7 +263,10 @@ class PurchaseModelBase(BaseEstimator):
             )
         self.n_customers_ = n_customers
         self.n_repeaters_ = n_repeaters
-        self.log_likelihood_ = float(np.dot(data.w, self._loglik_rows(_floats_tuple(params), xu, txu, Tu)))
+        # in the summary's time unit: rescaling time by `scale` shifts each row's LL by -x log(scale)
+        self.log_likelihood_ = self._total_log_likelihood(optimum, data, used_penalizer) + math.log(scale) * float(
+            np.dot(data.w, data.x)
+        )
         self.degenerate_ = degenerate
         self.limit_params_ = None if limit is None or degenerate is None else {
             "r": limit[0], "alpha": limit[1] / scale
@@ -273,10 +291,20 @@ class PurchaseModelBase(BaseEstimator):
         def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
             return self._objective(log_params, data, penalizer)
 
+        def hessian(log_params: FloatArray) -> FloatArray:
+            return self._hessian(log_params, data, penalizer)
+
         return minimize_multistart(
             objective, start, n_starts=int(self.n_starts), random_state=self.random_state,
-            n_weight=data.total_weight,
+            n_weight=data.total_weight, more_starts_if_needed=True,
+            hessian=hessian if self.HAS_ANALYTIC_HESSIAN else None,
         )
+
+    def _total_log_likelihood(self, optimum: OptimumReport, data: FitData, penalizer: float) -> float:
+        """Unpenalised total log-likelihood at the optimum on the collapsed rows (rescaled time)."""
+        if penalizer == 0 and optimum.objective < NON_FINITE_VALUE:
+            return -data.total_weight * float(optimum.objective)  # the objective is the mean NLL
+        return -data.total_weight * self._objective(np.asarray(optimum.log_params, dtype=float), data, 0.0)[0]
 
     def _penalizer_path(
         self,
@@ -483,5 +511,4 @@ def _fit_limit(data: FitData, random_state: int | None) -> tuple[tuple[float, fl
         objective, np.full(2, 0.1), n_starts=1, random_state=random_state, n_weight=data.total_weight
     )
     r, alpha = (float(v) for v in np.exp(optimum.log_params))
-    ll = float(np.dot(data.w, NBDModel._loglik_rows((r, alpha), data.x, data.tx, data.T)))
-    return (r, alpha), ll
+    return (r, alpha), -data.total_weight * NBDModel._objective(optimum.log_params, data, 0.0)[0]

@@ -45,6 +45,55 @@ def threads(n_jobs: int | None, n_rows: int | None = None) -> int:
     return int(n_jobs)
 
 
+def stratified_sample(strata: NDArray[np.integer], size: int | None, seed: int) -> NDArray[np.intp] | None:
+    """Seeded rows of a training set kept for fitting: ``size`` of them, each stratum in proportion.
+
+    ``None`` (keep every row) when ``size`` is ``None`` or not below the number of rows. Each
+    stratum gets its share of ``size`` by largest remainder (at least one row of a non-empty
+    stratum while room remains), so rare classes keep their rate; rows are drawn at random within
+    a stratum and returned sorted.
+    """
+    n = strata.size
+    if size is None or size >= n:
+        return None
+    labels, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    exact = counts * (size / n)
+    quota = np.floor(exact).astype(np.int64)
+    quota = np.where((quota == 0) & (counts > 0), 1, quota)
+    short = size - int(quota.sum())
+    if short > 0:
+        quota[np.argsort(quota - exact, kind="stable")[:short]] += 1
+    elif short < 0:  # the minimum of one row per stratum overshot: trim the largest strata
+        quota[np.argsort(-quota, kind="stable")[:-short]] -= 1
+    keys = np.random.default_rng(seed).random(n)
+    order = np.lexsort((keys, inverse))
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    within = np.arange(n) - np.repeat(starts, counts)
+    kept = order[within < np.repeat(quota, counts)]
+    return np.sort(kept)
+
+
+def value_strata(target: FloatArray, n_bins: int) -> NDArray[np.int64]:
+    """Strata of a non-negative value target: 0 for zero, else its quantile bin among positives (1..n_bins)."""
+    strata = np.zeros(target.size, dtype=np.int64)
+    positive = target > 0
+    if positive.any():
+        edges = np.quantile(target[positive], np.linspace(0, 1, n_bins + 1)[1:-1])
+        strata[positive] = 1 + np.searchsorted(edges, target[positive], side="right")
+    return strata
+
+
+def check_max_train_rows(model: Any, minimum: int) -> None:
+    """``model.max_train_rows`` must be ``None`` or a whole number >= ``minimum``."""
+    value = model.max_train_rows
+    whole = not isinstance(value, bool) and isinstance(value, int | np.integer)
+    if not (value is None or (whole and value >= minimum)):
+        raise UserInputError(
+            f"{type(model).__name__} max_train_rows must be None (every row) or a whole number >= {minimum}, "
+            f"got {value!r}"
+        )
+
+
 def check_n_jobs(model: Any) -> None:
     """``model.n_jobs`` must be ``None``, ``-1`` or a whole number >= 1."""
     value = model.n_jobs

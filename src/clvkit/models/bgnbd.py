@@ -1,8 +1,9 @@
 """BG/NBD model of repeat purchasing (Fader, Hardie & Lee 2005a).
 
 Fitted by our own maximum likelihood (:mod:`clvkit.models._purchase_base`): the vectorised
-log-likelihood (eq. 6) and its analytic gradient on collapsed ``(frequency, recency, T)`` rows,
-several seeded starts, a numerical Hessian of the analytic gradient for standard errors.
+log-likelihood (eq. 6) with its analytic gradient and Hessian on collapsed ``(frequency, recency,
+T)`` rows; seeded further starts only when the first start's optimum is not accepted; the
+Hessian (computed once) gives the Newton polish and the standard errors.
 lifetimes' ``BetaGeoFitter`` is the reference the tests compare with. Every prediction is
 computed in log space from the four fitted numbers. Equation numbers refer to Fader, Hardie &
 Lee (2005a), "Counting Your Customers the Easy Way", Marketing Science 24(2), and P(alive) to
@@ -45,10 +46,15 @@ class _BetaGeoFamily(PurchaseModelBase):
 
     MODIFIED: ClassVar[bool] = False
     TIME_PARAMS: ClassVar[tuple[str, ...]] = ("alpha",)
+    HAS_ANALYTIC_HESSIAN: ClassVar[bool] = True
 
     @classmethod
     def _objective(cls, log_params: FloatArray, data: FitData, penalizer: float) -> tuple[float, FloatArray]:
         return _beta_geo.objective(log_params, data, penalizer, modified=cls.MODIFIED)
+
+    @classmethod
+    def _hessian(cls, log_params: FloatArray, data: FitData, penalizer: float) -> FloatArray:
+        return _beta_geo.hessian(log_params, data, penalizer, modified=cls.MODIFIED)
 
     @classmethod
     def _loglik_rows(cls, params, x, tx, T):
@@ -91,7 +97,9 @@ class BetaGeoModel(_BetaGeoFamily):
     random_state : int, optional
         Seed of the further starts.
     n_starts : int
-        Optimiser starts (the first is lifetimes', the others seeded perturbations of it).
+        Most optimiser starts: the first is lifetimes'; the others, seeded perturbations of it,
+        run only when the first start's optimum is not accepted (not converged, or a parameter
+        at the edge of its range), and the best of all is kept.
 
     Attributes
     ----------

@@ -9,7 +9,13 @@ Components, per customer (all in revenue over the window):
 * ``btyd`` — E[X(w) | x, t_x, T] × E[Z | x, z̄] (purchase model eq. 10 × Gamma-Gamma eq. 5);
 * ``historical`` — the spend rate carried forward: total_spend / max(tenure, 1 day) × w;
 * ``ml`` — a supervised regressor trained on examples stacked from several inner cut-offs,
-  on features normalised by tenure (:func:`tenure_normalised_features`).
+  on features normalised by tenure (:func:`tenure_normalised_features`);
+* ``btyd_all`` — E[X(w) | x, t_x, T] × E[Z | every purchase]: the Gamma-Gamma posterior mean
+  conditioned on all x + 1 purchase periods, the first included (FHL 2005b eq. 5 with
+  x → x + 1 and x·m_x → total spend; see :func:`all_purchases_order_value`). The published
+  convention drops the first purchase (it often differs, as in CDNOW); where it does not, it
+  is the customer's only spend observation at x = 0 and throwing it away loses ranking power.
+  Chosen, like every component, on the inner validation window.
 
 The blend is a weighted geometric mean ``ŷ = c · Π_j (component_j + ε_j)^{w_j}`` with
 ``w ≥ 0``, ``Σ w = 1`` chosen on an inner validation window, and ``c`` the total-calibration
@@ -34,7 +40,7 @@ logger = logging.getLogger(__name__)
 FloatArray = NDArray[np.float64]
 
 #: Window-value components, in the order of the blend weights.
-COMPONENTS: Final = ("btyd", "historical", "ml")
+COMPONENTS: Final = ("btyd", "historical", "ml", "btyd_all")
 BTYD_WINDOW_VALUE: Final = "btyd_window_value"
 HISTORICAL_WINDOW_VALUE: Final = "historical_window_value"
 #: Columns of the feature table whose values grow with tenure; replaced by rates for the ML model.
@@ -50,6 +56,12 @@ OFFSET_SHARE: Final = 0.01
 TINY: Final = 1e-9
 #: A grid point must beat the best so far by more than this to replace it (earlier = simpler wins ties).
 SCORE_TOLERANCE: Final = 1e-9
+#: Above this many customers the weights are searched on a seeded sample of this size (the
+#: standard error of a normalized Gini on 20,000 customers is about 0.005) with a coarse-to-fine
+#: grid, so the search costs the same at any data size; at or below it, every grid point is scored.
+BLEND_MAX_SEARCH_CUSTOMERS: Final = 20_000
+#: Spacing of the coarse grid of the coarse-to-fine search (then every fine point next to the best).
+BLEND_COARSE_STEP: Final = 0.2
 
 
 def historical_window_value(table: pd.DataFrame, window_days: float, time_unit: str) -> FloatArray:
@@ -59,6 +71,38 @@ def historical_window_value(table: pd.DataFrame, window_days: float, time_unit: 
     spend = np.clip(table["total_spend"].to_numpy(dtype=float), 0.0, None)
     tenure = _tenure_days(table, time_unit)
     return spend / tenure * float(window_days)
+
+
+def all_purchases_order_value(table: pd.DataFrame, gamma_gamma: Any) -> FloatArray | None:
+    """E[Z | p, q, v, every purchase]: Gamma-Gamma eq. 5 (FHL 2005b) on all x + 1 purchase periods.
+
+    ``p (v + S) / (p (x + 1) + q - 1)`` with ``S`` the customer's total spend (returns netted,
+    at least 0): the published posterior mean with the first purchase counted as one more
+    transaction. ``None`` when the table has no ``total_spend`` (count-only logs).
+    """
+    if "total_spend" not in table.columns:
+        return None
+    n = table[schemas.FREQUENCY].to_numpy(dtype=float) + 1.0
+    total = np.clip(table["total_spend"].to_numpy(dtype=float), 0.0, None)
+    return gamma_gamma.expected_order_value(n, total / n)
+
+
+def window_components(table: pd.DataFrame, purchase: Any, gamma_gamma: Any, order_value: ArrayLike,
+                      window_days: float, time_unit: str) -> pd.DataFrame:
+    """Window values of the formula components: ``btyd``, ``historical`` and ``btyd_all`` (when spend exists).
+
+    ``order_value`` is the Gamma-Gamma E[Z | x, m_x] of each customer (repeat purchases only).
+    """
+    f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
+    purchases = purchase.expected_purchases(float(window_days) / DAYS_PER_TIME_UNIT[time_unit], f, r, t)
+    components = pd.DataFrame({
+        "btyd": purchases * np.asarray(order_value, dtype=float),
+        "historical": historical_window_value(table, window_days, time_unit),
+    }, index=table.index)
+    every = all_purchases_order_value(table, gamma_gamma)
+    if every is not None:
+        components["btyd_all"] = purchases * every
+    return components
 
 
 def tenure_normalised_features(table: pd.DataFrame, components: pd.DataFrame, time_unit: str) -> pd.DataFrame:
@@ -117,10 +161,16 @@ class ValueBlend:
 
     Parameters
     ----------
-    source : {"btyd", "historical", "ml", "blend"}
+    source : {"btyd", "btyd_all", "historical", "ml", "blend"}
         What the blend serves: one component (weight 1) or the blend of all components.
     grid_step : float
         Spacing of the weight grid.
+    max_search_customers : int
+        Above this many customers the weights are searched on a seeded sample of this size with a
+        coarse-to-fine grid (``BLEND_COARSE_STEP``, then the ``grid_step`` points next to the best);
+        the calibration uses every customer.
+    random_state : int
+        Seed of that sample.
 
     Attributes
     ----------
@@ -132,9 +182,12 @@ class ValueBlend:
         Σ actual / Σ prediction on the fitting window (1.0 when undefined).
     """
 
-    def __init__(self, *, source: str = "blend", grid_step: float = BLEND_GRID_STEP) -> None:
+    def __init__(self, *, source: str = "blend", grid_step: float = BLEND_GRID_STEP,
+                 max_search_customers: int = BLEND_MAX_SEARCH_CUSTOMERS, random_state: int = 0) -> None:
         self.source = source
         self.grid_step = grid_step
+        self.max_search_customers = max_search_customers
+        self.random_state = random_state
 
     def fit(self, components: pd.DataFrame, actual: ArrayLike,
             score: Callable[[FloatArray, FloatArray], float] | None = None) -> ValueBlend:
@@ -145,12 +198,17 @@ class ValueBlend:
                          for n in names}
         if self.source == "blend":
             score = score or _gini
-            best, best_score = None, -np.inf
-            for weights in simplex_grid(len(names), self.grid_step):
-                self.weights_ = dict(zip(names, weights, strict=True))
-                value = score(y, self._combine(components))
-                if np.isfinite(value) and value > best_score + SCORE_TOLERANCE:
-                    best, best_score = dict(self.weights_), value
+            if len(y) > self.max_search_customers:
+                rows = np.sort(np.random.default_rng(self.random_state).choice(
+                    len(y), self.max_search_customers, replace=False))
+                search, y_search = components.iloc[rows], y[rows]
+                coarse = self._search(search, y_search, score, names, simplex_grid(len(names), BLEND_COARSE_STEP))
+                centre = np.array([coarse[n] for n in names]) if coarse else None
+                grid = [w for w in simplex_grid(len(names), self.grid_step)
+                        if centre is None or np.max(np.abs(np.array(w) - centre)) <= self.grid_step + TINY]
+                best = self._search(search, y_search, score, names, grid)
+            else:
+                best = self._search(components, y, score, names, simplex_grid(len(names), self.grid_step))
             self.weights_ = best or {n: 1.0 / len(names) for n in names}
         else:
             if self.source not in names:
@@ -161,6 +219,17 @@ class ValueBlend:
         self.calibration_ = float(y.sum() / total) if total > 0 and y.sum() > 0 else 1.0
         logger.debug("value blend %s: weights %s, calibration %.4f", self.source, self.weights_, self.calibration_)
         return self
+
+    def _search(self, components: pd.DataFrame, y: FloatArray, score: Callable[[FloatArray, FloatArray], float],
+                names: list[str], grid: Sequence[tuple[float, ...]]) -> dict[str, float] | None:
+        """The grid point scoring best (earlier points win ties within ``SCORE_TOLERANCE``); None if none is finite."""
+        best, best_score = None, -np.inf
+        for weights in grid:
+            self.weights_ = dict(zip(names, weights, strict=True))
+            value = score(y, self._combine(components))
+            if np.isfinite(value) and value > best_score + SCORE_TOLERANCE:
+                best, best_score = dict(self.weights_), value
+        return best
 
     def anchor_total(self, components: pd.DataFrame, total: float) -> ValueBlend:
         """Set the calibration so the blend's total over ``components`` is ``total``.

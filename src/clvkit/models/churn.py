@@ -38,9 +38,11 @@ from clvkit.models._xgboost import (
     FeatureChecks,
     booster_state,
     booster_to_json,
+    check_max_train_rows,
     check_n_jobs,
     gain_importances,
     plain,
+    stratified_sample,
     threads,
 )
 
@@ -92,6 +94,9 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
     n_jobs : int or None
         Booster threads; ``-1`` every core; ``None`` (default) every core, or fewer for a small
         training set (one per ``ROWS_PER_THREAD`` rows), where threads cost more than they save.
+    max_train_rows : int or None
+        Above this many rows, the booster and its calibrator see a seeded sample of this size,
+        stratified by label (the churn rate is kept). ``None`` (default): every row.
 
     Attributes
     ----------
@@ -128,6 +133,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         calibration: str = "isotonic",
         random_state: int = DEFAULT_RANDOM_SEED,
         n_jobs: int | None = None,
+        max_train_rows: int | None = None,
     ):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -137,6 +143,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         self.calibration = calibration
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.max_train_rows = max_train_rows
 
     # --- fitting ------------------------------------------------------------------
 
@@ -146,6 +153,10 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         names = _FEATURES.feature_names(X)
         matrix = _FEATURES.numeric_matrix(X, names, "fit")
         labels = _binary_labels(y, len(X))
+        rows = stratified_sample(labels, self.max_train_rows, self.random_state)
+        if rows is not None:
+            logger.info("churn booster: stratified sample of %d of %d rows (max_train_rows)", rows.size, labels.size)
+            X, matrix, labels = X.iloc[rows], matrix[rows], labels[rows]
         train_idx, val_idx = _stratified_split(labels, self.validation_fraction, self.random_state)
 
         booster, best = self._train(X, labels, train_idx, val_idx)
@@ -223,6 +234,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
                     f"ChurnClassifier {name} must be a whole number >= 1, got {value!r}"
                 )
         check_n_jobs(self)
+        check_max_train_rows(self, 2 * MIN_CHURN_CLASS_COUNT)
         if not (0 < float(self.learning_rate) <= 1):
             raise UserInputError(
                 f"ChurnClassifier learning_rate must be in (0, 1], got {self.learning_rate!r}"

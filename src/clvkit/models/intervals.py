@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,7 +56,7 @@ from clvkit.models.clv import monthly_discount_rate
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["clv_intervals", "purchase_family", "simulate_discounted_value"]
+__all__ = ["IntervalSimulator", "clv_intervals", "interval_simulator", "purchase_family", "simulate_discounted_value"]
 
 FloatArray = NDArray[np.float64]
 
@@ -119,10 +120,14 @@ def clv_intervals(
     levels: Sequence[float] = (0.1, 0.9),
     n_draws: int = DEFAULT_CLV_INTERVAL_DRAWS,
     random_state: int = DEFAULT_RANDOM_SEED,
+    simulator: IntervalSimulator | None = None,
 ) -> FloatArray:
     """Quantiles (one column per level) of each customer's discounted gross-margin value.
 
     Parameters are those of :func:`simulate_discounted_value`; ``levels`` in (0, 1), increasing.
+    ``simulator`` (from :func:`interval_simulator` with the same model and settings) reuses the
+    parameter draws and random streams of earlier calls instead of rebuilding them: the values
+    are the same, since every random number is keyed by the draw and the customer's values.
     Returns an ``(n_customers, len(levels))`` array, finite and >= 0.
     """
     levels_ = np.asarray(levels, dtype=float)
@@ -135,10 +140,14 @@ def clv_intervals(
                np.zeros(n) if order_value is None else _per_customer(order_value, n)]
     # identical customers get identical draws (keyed by value): simulate each distinct row once
     rows, inverse = _unique_rows(np.column_stack(columns))
-    simulator = _Simulator(purchase_model, time_unit=time_unit, horizon_months=horizon_months,
-                           discount_rate_annual=discount_rate_annual, spend_model=spend_model,
-                           has_monetary_value=monetary_value is not None, has_order_value=order_value is not None,
-                           n_draws=n_draws, random_state=random_state)
+    if simulator is None:
+        simulator = interval_simulator(purchase_model, time_unit=time_unit, horizon_months=horizon_months,
+                                       discount_rate_annual=discount_rate_annual, spend_model=spend_model,
+                                       has_monetary_value=monetary_value is not None,
+                                       has_order_value=order_value is not None, n_draws=n_draws,
+                                       random_state=random_state)
+    elif simulator.model is not purchase_model or simulator.n_draws != n_draws:
+        raise ValueError("the interval simulator was built for another purchase model or number of draws")
     out = np.empty((rows.shape[0], levels_.size))
     for start in range(0, rows.shape[0], simulator.chunk_customers):
         c = rows[start:start + simulator.chunk_customers]
@@ -146,6 +155,26 @@ def clv_intervals(
         out[start:start + c.shape[0]] = np.quantile(values, levels_, axis=0).T
     out = out[inverse]
     return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0), 0.0, None)
+
+
+def interval_simulator(
+    purchase_model: Any,
+    *,
+    time_unit: str,
+    horizon_months: int,
+    discount_rate_annual: float,
+    spend_model: Any | None = None,
+    has_monetary_value: bool = True,
+    has_order_value: bool = True,
+    n_draws: int = DEFAULT_CLV_INTERVAL_DRAWS,
+    random_state: int = DEFAULT_RANDOM_SEED,
+) -> IntervalSimulator:
+    """The parameter draws and random streams of one model and settings, to reuse across calls of
+    :func:`clv_intervals` (a served scorer builds it once; safe to share between threads)."""
+    return IntervalSimulator(purchase_model, time_unit=time_unit, horizon_months=horizon_months,
+                             discount_rate_annual=discount_rate_annual, spend_model=spend_model,
+                             has_monetary_value=has_monetary_value, has_order_value=has_order_value,
+                             n_draws=n_draws, random_state=random_state)
 
 
 def simulate_discounted_value(
@@ -189,7 +218,7 @@ def simulate_discounted_value(
     columns = (x, _per_customer(recency, n), _per_customer(T, n), _per_customer(margin, n),
                None if monetary_value is None else _per_customer(monetary_value, n),
                None if order_value is None else _per_customer(order_value, n))
-    simulator = _Simulator(purchase_model, time_unit=time_unit, horizon_months=horizon_months,
+    simulator = IntervalSimulator(purchase_model, time_unit=time_unit, horizon_months=horizon_months,
                            discount_rate_annual=discount_rate_annual, spend_model=spend_model,
                            has_monetary_value=monetary_value is not None, has_order_value=order_value is not None,
                            n_draws=n_draws, random_state=random_state)
@@ -204,7 +233,7 @@ def simulate_discounted_value(
 # --- simulation --------------------------------------------------------------------
 
 
-class _Simulator:
+class IntervalSimulator:
     """Everything shared by the customers of one call: parameter draws and random streams.
 
     Customers are simulated in chunks, all draws at once (arrays ``(n_draws, customers[, months])``).
@@ -258,6 +287,7 @@ class _Simulator:
             self.nu_shape = _KeyedGamma(seed, _STREAM_NU, gp["q"], gp["p"])
             self.spends = _BlockStream(seed, _STREAM_SPEND, gp["p"])
         self._p_alive = _vectorised_p_alive(purchase_model, draws)
+        self._lock = threading.Lock()
 
     def p_alive(self, x: FloatArray, tx: FloatArray, T_: FloatArray) -> FloatArray:
         """``P(alive | x, t_x, T; theta_s)``, ``(n_draws, n)``: one broadcast call where the model allows."""
@@ -275,6 +305,11 @@ class _Simulator:
         The purchases by the horizon are counted first for every (draw, customer); the monthly
         counts, spends and discounting are then computed only where that count is positive.
         """
+        with self._lock:  # the random streams grow lazily: one batch at a time
+            return self._values(x, tx, T_, share, monetary_value, order_value)
+
+    def _values(self, x: FloatArray, tx: FloatArray, T_: FloatArray, share: FloatArray,
+                monetary_value: FloatArray | None, order_value: FloatArray | None) -> FloatArray:
         n = x.size
         out = np.zeros((self.n_draws, n))
         if n == 0:
@@ -473,7 +508,7 @@ class _BlockStream:
 
 
 class _KeyedGamma:
-    """``Gamma(base_s + inc_s * k, 1)`` per draw ``s`` and customer value ``k`` (see :class:`_Simulator`)."""
+    """``Gamma(base_s + inc_s * k, 1)`` per draw ``s`` and customer value ``k`` (see :class:`IntervalSimulator`)."""
 
     def __init__(self, seed: int, stream: int, base: FloatArray, increment: FloatArray):
         self.seed, self.stream = seed, stream

@@ -34,7 +34,7 @@ class NBDModel(PurchaseModelBase):
     random_state : int, optional
         Seed of the further optimiser starts.
     n_starts : int
-        Optimiser starts.
+        Most optimiser starts (the seeded ones run only when the first is not accepted).
     """
 
     name: ClassVar[str] = "nbd"

@@ -23,6 +23,8 @@ Count-only runs (no amounts, no ``clv.value_per_purchase``) omit ``schemas.CLV_F
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -48,6 +50,7 @@ from clvkit.models.blend import (
     historical_window_value,
     horizon_ratio,
     tenure_normalised_features,
+    window_components,
 )
 from clvkit.models.churn import ChurnClassifier
 from clvkit.models.clv import discounted_clv
@@ -58,7 +61,7 @@ from clvkit.models.customer_value import (
     current_values,
 )
 from clvkit.models.gamma_gamma import GammaGammaModel
-from clvkit.models.intervals import clv_intervals
+from clvkit.models.intervals import clv_intervals, interval_simulator
 from clvkit.models.purchase import purchase_model_from_dict
 from clvkit.models.value_regressor import ValueRegressor
 from clvkit.schemas import MARGIN_SHARE
@@ -67,7 +70,7 @@ from clvkit.schemas import MARGIN_SHARE
 P_ALIVE_FEATURE = "btyd_p_alive"
 PURCHASES_WINDOW_FEATURE = "btyd_expected_purchases_window"
 ORDER_VALUE_FEATURE = "btyd_expected_order_value"
-CLV_SOURCES = ("btyd", "ml", "blend", "historical", "hybrid")
+CLV_SOURCES = ("btyd", "btyd_all", "ml", "blend", "historical", "hybrid")
 #: Where the served churn probability comes from.
 CHURN_SOURCES = ("classifier", "closed_form")
 #: Output columns that are money; absent when a count-only run has no value per purchase.
@@ -111,14 +114,27 @@ def btyd_model_features(
     """BTYD outputs used as features by the churn and hybrid value models."""
     f, r, t = _btyd_arrays(table)
     window_units = window_days / DAYS_PER_TIME_UNIT[time_unit]
+    (purchases,) = expected_purchases_at(bgnbd, (window_units,), f, r, t)
     return pd.DataFrame(
         {
             P_ALIVE_FEATURE: bgnbd.p_alive(f, r, t),
-            PURCHASES_WINDOW_FEATURE: bgnbd.expected_purchases(window_units, f, r, t),
+            PURCHASES_WINDOW_FEATURE: purchases,
             ORDER_VALUE_FEATURE: gamma_gamma.expected_order_value(f, table[schemas.MONETARY_VALUE].to_numpy()),
         },
         index=table.index,
     )
+
+
+def expected_purchases_at(purchase_model: Any, units: Sequence[float], frequency: np.ndarray, recency: np.ndarray,
+                          T: np.ndarray) -> list[np.ndarray]:
+    """E[X(u) | x, t_x, T] for each ``u`` in ``units`` (BG/NBD eq. 10), as ``expected_purchases(u, ...)``.
+
+    P(alive | x, t_x, T) × E[X(u) | alive, x, T], the second factor evaluated once per distinct
+    (x, T) pair for all ``u`` at once (``alive_expectation_pairs``, no pandas grouping per call).
+    """
+    codes, conditional = purchase_model.alive_expectation_pairs(np.asarray(units, dtype=float), frequency, T)
+    alive = purchase_model.p_alive(frequency, recency, T)
+    return [alive * conditional[codes, j] for j in range(len(units))]
 
 
 def closed_form_churn(purchase_model: Any, window_units: float, frequency: np.ndarray, recency: np.ndarray,
@@ -215,34 +231,43 @@ class ClvScorer:
         self.settings = settings
         self.value_model = value_model
         self.input_columns = input_columns
+        self._simulator: tuple[tuple[Any, ...], Any] | None = None  # (settings key, the interval's draws and streams)
+        self._simulator_lock = threading.Lock()
 
     def score(self, table: pd.DataFrame, *, intervals: bool = True) -> pd.DataFrame:
         """Score a customer feature table indexed by customer id; see the module docstring.
 
         ``intervals=False`` skips the Monte Carlo interval (``clv_p10``/``clv_p90`` absent), for
-        internal uses such as learning thresholds.
+        internal uses such as learning thresholds. The numeric columns become one float matrix
+        (:func:`numeric_features`) once per call; the BTYD features are computed once and shared.
         """
         self._check_columns(table)
         s = self.settings
-        f, r, t = _btyd_arrays(table)
+        numeric = numeric_features(table)
+        f, r, t = _btyd_arrays(numeric)
         horizon_units = s.horizon_months * DAYS_PER_MONTH / DAYS_PER_TIME_UNIT[s.time_unit]
         margin = customer_margin(table, s.margin)
-        btyd = btyd_model_features(table, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
+        btyd = btyd_model_features(numeric, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
         eov = btyd[ORDER_VALUE_FEATURE].to_numpy()
-        features = supervised_frame(table, btyd)
-        clv = self._clv(features, eov, f, r, t, margin, table)
+        # the numeric features + BTYD features frame, only for the models that read it
+        features = pd.concat([numeric, btyd], axis=1) if self._reads_features() else None
+        clv = self._clv(features, eov, f, r, t, margin, numeric, btyd)
         churn = self._churn(features, f, r, t)
-        p_alive = btyd[P_ALIVE_FEATURE].to_numpy()
-        out = pd.DataFrame(
-            {
-                schemas.P_ALIVE: p_alive,
-                schemas.EXPECTED_PURCHASES: self.bgnbd.expected_purchases(horizon_units, f, r, t),
-                schemas.EXPECTED_ORDER_VALUE: eov,
-                schemas.CLV: clv,
-            },
-            index=table.index,
-        )
-        return self._value_outputs(out, table, churn, margin, intervals)
+        (purchases,) = expected_purchases_at(self.bgnbd, (horizon_units,), f, r, t)
+        out = {
+            schemas.P_ALIVE: btyd[P_ALIVE_FEATURE].to_numpy(),
+            schemas.EXPECTED_PURCHASES: purchases,
+            schemas.EXPECTED_ORDER_VALUE: eov,
+            schemas.CLV: clv,
+        }
+        return self._value_outputs(out, table, numeric, churn, margin, intervals)
+
+    def _reads_features(self) -> bool:
+        """Whether the churn classifier or a stand-alone ML value model scores this call (they read
+        the supervised feature frame; the blend, BTYD and closed-form paths do not)."""
+        classifier = self.churn is not None and self.settings.churn_source != "closed_form"
+        ml_clv = self.value_blend is None and self.value_model is not None and self.settings.clv_source != "btyd"
+        return classifier or ml_clv
 
     def clv_source_label(self) -> str:
         """Which model produced ``clv`` (the ``clv_source`` column)."""
@@ -252,28 +277,30 @@ class ClvScorer:
             return "btyd_scaled" if scaled else str(blend.source)
         return self.settings.clv_source if self.value_model is not None else "btyd"
 
-    def _value_outputs(self, out: pd.DataFrame, table: pd.DataFrame, churn: np.ndarray,
+    def _value_outputs(self, out: dict[str, Any], table: pd.DataFrame, numeric: pd.DataFrame, churn: np.ndarray,
                        margin: np.ndarray | float, intervals: bool) -> pd.DataFrame:
-        """Add the value columns (interval, churn-loss value, current value, quadrant, tier, segment)."""
+        """Add the value columns (interval, churn-loss value, current value, quadrant, tier, segment) to
+        ``out`` (column name -> values) and build the scores frame once."""
         s = self.settings
-        clv = np.clip(np.nan_to_num(out[schemas.CLV].to_numpy(dtype=float), nan=0.0), 0.0, None)
+        clv = np.clip(np.nan_to_num(np.asarray(out[schemas.CLV], dtype=float), nan=0.0), 0.0, None)
         source = self.clv_source_label()
-        current = current_values(table, margin, time_unit=s.time_unit, window_days=s.current_value_window_days,
+        current = current_values(numeric, margin, time_unit=s.time_unit, window_days=s.current_value_window_days,
                                  value_per_purchase=s.value_per_purchase)
         if intervals and s.clv_available:
-            low, high = self._interval(table, clv, out[schemas.EXPECTED_ORDER_VALUE].to_numpy(), margin, source)
+            low, high = self._interval(numeric, clv, out[schemas.EXPECTED_ORDER_VALUE], margin, source)
             out[schemas.CLV_P10], out[schemas.CLV_P90] = low, high
         out[schemas.CLV_SOURCE] = source
         out[schemas.CHURN_PROBABILITY] = churn
-        out[schemas.CHURN_LOSS_VALUE] = churn_loss_value(clv, churn, out[schemas.P_ALIVE].to_numpy())
+        out[schemas.CHURN_LOSS_VALUE] = churn_loss_value(clv, churn, out[schemas.P_ALIVE])
         if current is not None:
             out[schemas.CURRENT_VALUE], out[schemas.CURRENT_VALUE_TRAILING] = current
             out[schemas.VALUE_QUADRANT] = assign_quadrants(current[0], clv, s.quadrant_thresholds, s.quadrant_names)
         out[schemas.VALUE_TIER] = assign_tiers(clv, s.tier_thresholds)
         out[schemas.RFM_SEGMENT] = table[schemas.RFM_SEGMENT].astype(str).to_numpy()
         if not s.clv_available:
-            out = out.drop(columns=[c for c in MONEY_COLUMNS if c in out.columns])
-        return out
+            out = {k: v for k, v in out.items() if k not in MONEY_COLUMNS}
+        frame = pd.DataFrame(out, index=table.index)
+        return frame.astype({schemas.CLV_SOURCE: "str"}) if schemas.CLV_SOURCE in frame else frame
 
     def _interval(self, table: pd.DataFrame, clv: np.ndarray, eov: np.ndarray, margin: np.ndarray | float,
                   source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -286,6 +313,7 @@ class ClvScorer:
             discount_rate_annual=s.discount_rate_annual, margin=margin, spend_model=spend_model,
             monetary_value=table[schemas.MONETARY_VALUE].to_numpy(dtype=float), order_value=eov,
             levels=s.interval_levels, n_draws=s.interval_draws, random_state=s.interval_seed,
+            simulator=self._interval_simulator(spend_model),
         )
         if source != "btyd":
             btyd_clv = discounted_clv(self.bgnbd, eov, f, r, t, time_unit=s.time_unit,
@@ -296,6 +324,31 @@ class ClvScorer:
             flat = btyd_clv <= 0
             bounds[flat] = clv[flat, None]
         return bounds[:, 0], bounds[:, 1]
+
+    def _interval_simulator(self, spend_model: Any | None) -> Any:
+        """The interval's parameter draws and random streams: built on first use, then reused (a
+        served scorer answers every request with the same ones; the values do not change)."""
+        s = self.settings
+        key = (id(self.bgnbd), id(spend_model), s.time_unit, s.horizon_months, s.discount_rate_annual,
+               s.interval_draws, s.interval_seed)
+        with self._simulator_lock:
+            if self._simulator is None or self._simulator[0] != key:  # built for other models or settings
+                self._simulator = (key, interval_simulator(
+                    self.bgnbd, time_unit=s.time_unit, horizon_months=s.horizon_months,
+                    discount_rate_annual=s.discount_rate_annual, spend_model=spend_model, has_monetary_value=True,
+                    has_order_value=True, n_draws=s.interval_draws, random_state=s.interval_seed,
+                ))
+            return self._simulator[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the lock and the simulator cache (rebuilt on first use)."""
+        state = {k: v for k, v in self.__dict__.items() if k != "_simulator_lock"}
+        state["_simulator"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._simulator_lock = threading.Lock()
 
     @property
     def purchase_model(self) -> Any:
@@ -311,21 +364,19 @@ class ClvScorer:
 
     def value_components(self, table: pd.DataFrame, btyd: pd.DataFrame | None = None,
                          window_days: float | None = None) -> pd.DataFrame:
-        """Window-value components (btyd, historical, ml) over ``window_days`` (default: the label window)."""
+        """Window-value components (btyd, historical, btyd_all, ml) over ``window_days`` (default: the label window)."""
         s = self.settings
         window_days = float(window_days or s.value_window_days)
-        f, r, t = _btyd_arrays(table)
         if btyd is None:
             btyd = btyd_model_features(table, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
-        eov = btyd[ORDER_VALUE_FEATURE].to_numpy()
-        units = window_days / DAYS_PER_TIME_UNIT[s.time_unit]
-        comps = pd.DataFrame({
-            "btyd": self.bgnbd.expected_purchases(units, f, r, t) * eov,
-            "historical": historical_window_value(table, window_days, s.time_unit),
-        }, index=table.index)
+        comps = window_components(table, self.bgnbd, self.gamma_gamma, btyd[ORDER_VALUE_FEATURE].to_numpy(),
+                                  window_days, s.time_unit)
         if self.value_model is not None:
-            inputs = tenure_normalised_features(table, comps.set_axis(
-                [BTYD_WINDOW_VALUE, HISTORICAL_WINDOW_VALUE], axis=1).join(btyd), s.time_unit)
+            # the window values under their feature names, beside the BTYD features (same index)
+            named = pd.DataFrame({BTYD_WINDOW_VALUE: comps["btyd"].to_numpy(),
+                                  HISTORICAL_WINDOW_VALUE: comps["historical"].to_numpy(),
+                                  **{c: btyd[c].to_numpy() for c in btyd.columns}}, index=table.index)
+            inputs = tenure_normalised_features(table, named, s.time_unit)
             comps["ml"] = self.value_model.predict(inputs[list(self.value_model.feature_names_in_)])
         return comps
 
@@ -352,14 +403,15 @@ class ClvScorer:
 
     def _window_purchases(self, f: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:
         s = self.settings
-        return self.bgnbd.expected_purchases(s.value_window_days / DAYS_PER_TIME_UNIT[s.time_unit], f, r, t)
+        return expected_purchases_at(self.bgnbd, (s.value_window_days / DAYS_PER_TIME_UNIT[s.time_unit],), f, r, t)[0]
 
-    def _clv(self, features: pd.DataFrame, eov: np.ndarray, f: np.ndarray, r: np.ndarray,
-             t: np.ndarray, margin: np.ndarray | float, table: pd.DataFrame | None = None) -> np.ndarray:
+    def _clv(self, features: pd.DataFrame | None, eov: np.ndarray, f: np.ndarray, r: np.ndarray,
+             t: np.ndarray, margin: np.ndarray | float, table: pd.DataFrame | None = None,
+             btyd: pd.DataFrame | None = None) -> np.ndarray:
         s = self.settings
         blend = self.value_blend
         if blend is not None and table is not None:
-            return self._blend_clv(blend, table, eov, f, r, t, margin)
+            return self._blend_clv(blend, table, eov, f, r, t, margin, btyd)
         if s.clv_source == "btyd" or self.value_model is None:
             return discounted_clv(
                 self.bgnbd, eov, f, r, t, time_unit=s.time_unit, horizon_months=s.horizon_months,
@@ -370,7 +422,7 @@ class ClvScorer:
         return np.asarray(margin * window_value * factor, dtype=float)
 
     def _blend_clv(self, blend: ValueBlend, table: pd.DataFrame, eov: np.ndarray, f: np.ndarray, r: np.ndarray,
-                   t: np.ndarray, margin: np.ndarray | float) -> np.ndarray:
+                   t: np.ndarray, margin: np.ndarray | float, btyd: pd.DataFrame | None = None) -> np.ndarray:
         """Discounted gross-margin CLV of the chosen candidate: window value × discounted horizon factor.
 
         btyd: c · Σ_k margin · E[Z] · ΔE[X(t_k)] / (1+i)^k; historical: c · rate · the discounted
@@ -388,7 +440,7 @@ class ClvScorer:
         )
         if blend.source == "btyd":
             return np.asarray(margin * blend.calibration_ * eov * discounted_purchases, dtype=float)
-        window_value = blend.predict(self.value_components(table))
+        window_value = blend.predict(self.value_components(table, btyd))
         ratio = horizon_ratio(discounted_purchases, self._window_purchases(f, r, t))
         return np.asarray(margin * window_value * ratio, dtype=float)
 

@@ -141,7 +141,7 @@ def evaluate_origin(transactions: pd.DataFrame, origin: dt.date, holdout_end: dt
         actual = cal.table[schemas.SPEND_HOLDOUT].to_numpy(dtype=float)
     else:  # count-only: realised purchases valued at clv.value_per_purchase
         actual = cal.table[schemas.FREQUENCY_HOLDOUT].to_numpy(dtype=float) * float(config.clv.value_per_purchase or 0.0)
-    scores = scorer.score(table)
+    scores = scorer.score(table, intervals=False)  # only churn is read: no Monte Carlo interval
     f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
     btyd = stage.btyd_features(table)
     purchases = stage.bgnbd.expected_purchases(cal.duration_holdout, f, r, t)

@@ -17,7 +17,11 @@ from clvkit.pipelines.ingest import ingest
 
 def customer_table(builder: FeatureBuilder, transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """One row per customer as of ``as_of`` (whole day included), with ``margin_share`` when known."""
-    table = builder.transform(transactions, as_of=as_of)
+    return with_margin_share(builder.transform(transactions, as_of=as_of), transactions, as_of)
+
+
+def with_margin_share(table: pd.DataFrame, transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """``table`` with the customers' ``margin_share`` column when the transactions carry cost or margin."""
     share = customer_margin_share(transactions, as_of)
     if share is not None:
         table = table.join(share.reindex(table.index).rename(MARGIN_SHARE))
@@ -50,8 +54,8 @@ def features_from_config(config: ClvkitConfig, as_of: dt.date | None) -> Feature
     """Ingest the configured data and build the customer table as of ``as_of``."""
     transactions = ingest(config.data).validated.transactions
     as_of = as_of or config.data.observation_end or transactions["timestamp"].max().date()
-    builder = make_builder(config).fit(transactions, as_of=as_of)
-    table = customer_table(builder, transactions, as_of)
+    builder = make_builder(config)
+    table = with_margin_share(builder.fit_transform(transactions, as_of=as_of), transactions, as_of)  # one pass
     metadata = {
         "as_of": str(as_of), "customers": len(table), "time_unit": config.data.time_unit,
         "skipped_features": list(builder.skipped_features_),

@@ -144,11 +144,14 @@ def cumulative_tracking_figure(bgnbd: BetaGeoModel, transactions: pd.DataFrame, 
                                holdout_end: dt.date | None = None) -> Figure:
     """Cumulative repeat purchases (distinct customer-days after the first) vs E[X(t)] summed."""
     rows = transactions[transactions[schemas.CUSTOMER_ID].isin(customers)]
-    days = (rows[schemas.TIMESTAMP].dt.normalize() - pd.Timestamp(frame.first_date)).dt.days.to_numpy()
-    pairs = pd.DataFrame({"c": rows[schemas.CUSTOMER_ID].to_numpy(), "d": days}).drop_duplicates()
-    first = pairs.groupby("c")["d"].transform("min").to_numpy()
-    repeat_days = np.sort(pairs["d"].to_numpy()[pairs["d"].to_numpy() > first])
-    births = np.sort(pairs.groupby("c")["d"].min().to_numpy())
+    days = (rows[schemas.TIMESTAMP].dt.normalize() - pd.Timestamp(frame.first_date)).dt.days.to_numpy(dtype=np.int64)
+    codes, _ = pd.factorize(rows[schemas.CUSTOMER_ID])
+    span = int(days.max()) + 1 if days.size else 1
+    pairs = np.unique(codes.astype(np.int64) * span + days)  # distinct (customer, day), by customer then day
+    customer, day = pairs // span, pairs % span
+    first_of_customer = np.r_[True, customer[1:] != customer[:-1]]
+    repeat_days = np.sort(day[~first_of_customer])
+    births = np.sort(day[first_of_customer])
     origin = origin or frame.calibration_end
     horizon = ((holdout_end or frame.observation_end) - frame.first_date).days
     grid = np.arange(0, horizon + 1, TRACKING_STEP_DAYS)

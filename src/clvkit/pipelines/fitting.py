@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,17 +26,18 @@ from clvkit import constants, schemas
 from clvkit.config.models import ClvkitConfig
 from clvkit.constants import DAYS_PER_TIME_UNIT
 from clvkit.evaluation import metrics
-from clvkit.exceptions import UserInputError
+from clvkit.exceptions import ConvergenceError, UserInputError
 from clvkit.features.builder import FeatureBuilder
 from clvkit.features.labels import SPEND_WINDOW, future_value
 from clvkit.models.bgnbd import BetaGeoModel
 from clvkit.models.blend import (
+    BLEND_MAX_SEARCH_CUSTOMERS,
     BTYD_WINDOW_VALUE,
     HISTORICAL_WINDOW_VALUE,
     ValueBlend,
     describe_weights,
-    historical_window_value,
     tenure_normalised_features,
+    window_components,
 )
 from clvkit.models.churn import ChurnClassifier
 from clvkit.models.customer_value import quadrant_names, quadrant_threshold
@@ -62,11 +63,19 @@ MIN_INNER_HISTORY_DAYS = 28
 VALUE_WINDOW_HISTORY_SHARE = 1 / 2
 #: CLV candidates that are models (the historical formula is the baseline they must beat).
 MODEL_CANDIDATES = ("btyd", "ml", "blend")
+#: The two components every value table has; ``btyd_all`` (spend exists) and ``ml`` (value model) are
+#: blend components only: the blend's weight grid holds each alone as a vertex.
+FORMULA_PAIR = ("btyd", "historical")
+#: Inner-validation figures summed to compare candidates and blend weights when the primary metric is
+#: the normalized Gini: value ranking and customer ranking, so neither is given up.
+GINI_CHOICE_METRICS = ("gini_norm", "spearman")
 BASELINE_CANDIDATE = "historical"
 #: Old policy names accepted for ``models.value.clv_policy``.
 CHOOSING_POLICIES = ("best_inner", "best_on_holdout")
 #: Folds of the cross-fitted blend weights on the inner validation customers.
-BLEND_FOLDS = 2
+BLEND_FOLDS = 5
+#: Folds above ``BLEND_MAX_SEARCH_CUSTOMERS`` validation customers (each fold is then large; the search is sampled).
+LARGE_BLEND_FOLDS = 2
 #: Customers needed at the latest inner cut-off: at least two to train on and two to validate every choice.
 MIN_RECIPE_CUSTOMERS = 4
 
@@ -85,6 +94,11 @@ class InnerExamples:
     purchase_days: np.ndarray
     churned: np.ndarray
     closed_form_churn: np.ndarray
+
+    def drop_customer_frames(self) -> None:
+        """Release the customer table, BTYD outputs and window components (memory of an older cut-off);
+        the stacked inputs and labels stay."""
+        self.table, self.btyd, self.components = self.table.iloc[:0], self.btyd.iloc[:0], self.components.iloc[:0]
 
 
 @dataclass
@@ -252,6 +266,30 @@ def fit_btyd(table: pd.DataFrame, config: ClvkitConfig, purchase_model: str = "b
     return purchase, gamma_gamma
 
 
+def fit_btyd_ranked(table: pd.DataFrame, config: ClvkitConfig, ranked: Sequence[str],
+                    has_amount: bool = True) -> tuple[Any, GammaGammaModel, str, str]:
+    """:func:`fit_btyd` with the first purchase model in ``ranked`` that converges on this table.
+
+    ``auto`` ranks the models on the inner window; a model chosen there can still fail on
+    another cut-off's history, and then the next one in the ranking serves. Returns the models,
+    the name used and why a fallback happened ("" when the first model fitted). When every model
+    fails the first model's error is raised.
+    """
+    first_error: ConvergenceError | None = None
+    for name in ranked:
+        try:
+            purchase, gamma_gamma = fit_btyd(table, config, name, has_amount)
+        except ConvergenceError as exc:
+            logger.warning("purchase model %s failed on %d customers: %s", name, len(table), exc)
+            first_error = first_error or exc
+            continue
+        why = "" if first_error is None else (
+            f"{ranked[0]} failed on this history ({first_error}); the next model in the inner ranking, "
+            f"{name}, serves")
+        return purchase, gamma_gamma, name, why
+    raise first_error or UserInputError("no purchase model to fit: models.purchase.model names none")
+
+
 def fit_stage(
     transactions: pd.DataFrame, as_of: dt.date, first_date: dt.date, horizon_days: int, config: ClvkitConfig
 ) -> StageModels:
@@ -265,16 +303,20 @@ def fit_stage(
     history = transactions.loc[transactions[schemas.TIMESTAMP] < pd.Timestamp(as_of) + pd.Timedelta(days=1)]
     check_recipe_customers(history, cutoffs[0], as_of)
 
-    purchase_name, purchase_reason, inner_purchase = _choose_purchase_model(
-        history, cutoffs[0], value_window, config)
+    ranked, purchase_reason, inner_purchase = _choose_purchase_model(history, cutoffs[0], value_window, config)
     builder = make_builder(config).fit(history, as_of=as_of)
     table = customer_table(builder, history, as_of)
     has_amount = schemas.AMOUNT in history.columns
-    purchase, gamma_gamma = fit_btyd(table, config, purchase_name, has_amount)
+    purchase, gamma_gamma, purchase_name, fallback = fit_btyd_ranked(table, config, ranked, has_amount)
+    if fallback:
+        purchase_reason = f"{purchase_reason}; {fallback}"
     logger.info("as of %s: %d customers; %s %s", as_of, len(table), purchase_name, purchase.params_)
 
-    examples = [_inner_examples(history, c, value_window, churn_window, config, purchase_name, has_amount)
+    ranked = (purchase_name, *(n for n in ranked if n != purchase_name))
+    examples = [_inner_examples(history, c, value_window, churn_window, config, ranked, has_amount)
                 for c in cutoffs]
+    for older in examples[1:]:  # only the latest cut-off's customer frames are read after this
+        older.drop_customer_frames()
     validation = _validation_mask(examples[0], config)
     train_x = _stack([e.value_inputs for e in examples], validation)
     train_spend = _stack_values([e.spend_window for e in examples], validation)
@@ -283,14 +325,13 @@ def fit_stage(
                                "inner_validation_customers": float(validation.sum()), **inner_purchase}
 
     value_ml = None
-    candidates = {"btyd": valid.components["btyd"].to_numpy()[validation],
-                  "historical": valid.components["historical"].to_numpy()[validation]}
+    candidates = {name: valid.components[name].to_numpy()[validation] for name in valid.components.columns}
     if config.models.value.enabled and has_amount:
         value_ml = _value_model(config).fit(train_x, train_spend)
         candidates["ml"] = value_ml.predict(valid.value_inputs.loc[validation])
     components = pd.DataFrame(candidates, index=valid.table.index[validation])
     actual = valid.spend_window[validation]
-    if "ml" in components:
+    if len(components.columns) > len(FORMULA_PAIR):  # a model component beside btyd and historical
         candidates["blend"] = _cross_fitted_blend(components, actual, config)
     if has_amount:
         clv_source, clv_reason, scores = _choose_clv(candidates, actual, config)
@@ -372,11 +413,11 @@ def _fit_churn_or_none(examples: list[InnerExamples], validation: np.ndarray, wi
 
 
 def _inner_examples(history: pd.DataFrame, cutoff: dt.date, value_window: int, churn_window: int,
-                    config: ClvkitConfig, purchase_name: str, has_amount: bool = True) -> InnerExamples:
+                    config: ClvkitConfig, ranked: Sequence[str], has_amount: bool = True) -> InnerExamples:
     unit = config.data.time_unit
     builder = make_builder(config).fit(history, as_of=cutoff)
     table = customer_table(builder, history, cutoff)
-    purchase, gamma_gamma = fit_btyd(table, config, purchase_name, has_amount)
+    purchase, gamma_gamma, _, _ = fit_btyd_ranked(table, config, ranked, has_amount)
     btyd = btyd_model_features(table, purchase, gamma_gamma, churn_window, unit)
     f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
     components = _window_components(table, purchase, gamma_gamma, value_window, churn_window, unit, None, btyd)
@@ -400,12 +441,8 @@ def _window_components(table: pd.DataFrame, purchase: Any, gamma_gamma: GammaGam
     """Window-value components of a customer table (btyd, historical, and ml when a model is given)."""
     if btyd is None:
         btyd = btyd_model_features(table, purchase, gamma_gamma, churn_window, unit)
-    f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
-    units = value_window / DAYS_PER_TIME_UNIT[unit]
-    components = pd.DataFrame({
-        "btyd": purchase.expected_purchases(units, f, r, t) * btyd[ORDER_VALUE_FEATURE].to_numpy(),
-        "historical": historical_window_value(table, value_window, unit),
-    }, index=table.index)
+    components = window_components(table, purchase, gamma_gamma, btyd[ORDER_VALUE_FEATURE].to_numpy(),
+                                   value_window, unit)
     if value_ml is not None:
         inputs = _value_inputs(table, components, btyd, unit)
         components["ml"] = value_ml.predict(inputs[list(value_ml.feature_names_in_)])
@@ -446,10 +483,11 @@ def _stack_values(values: list[np.ndarray], validation: np.ndarray | None) -> np
 
 def _cross_fitted_blend(components: pd.DataFrame, actual: np.ndarray, config: ClvkitConfig) -> np.ndarray:
     """Blend predictions on the validation customers, each from weights fitted on the other fold."""
-    folds = np.random.default_rng(config.seed).integers(0, BLEND_FOLDS, len(actual))
+    n_folds = BLEND_FOLDS if len(actual) <= BLEND_MAX_SEARCH_CUSTOMERS else LARGE_BLEND_FOLDS
+    folds = np.random.default_rng(config.seed).integers(0, n_folds, len(actual))
     score = _blend_score(config)
     out = np.zeros(len(actual))
-    for k in range(BLEND_FOLDS):
+    for k in range(n_folds):
         held = folds == k
         if held.all() or not held.any():
             return ValueBlend(source="blend").fit(components, actual, score).predict(components)
@@ -491,14 +529,16 @@ def _choose_clv(candidates: dict[str, np.ndarray], actual: np.ndarray,
     label = "gini_norm + spearman" if suffix == "gini_norm" else suffix
 
     def score(name: str) -> float:
-        value = scores.get(f"inner_clv_{name}_{suffix}", float("nan"))
         if suffix == "gini_norm":  # as the blend's weights: value ranking and customer ranking together
-            value = value + scores.get(f"inner_clv_{name}_spearman", float("nan"))
+            value = sum(scores.get(f"inner_clv_{name}_{m}", float("nan")) for m in GINI_CHOICE_METRICS)
+        else:
+            value = scores.get(f"inner_clv_{name}_{suffix}", float("nan"))
         return sign * value if np.isfinite(value) else -np.inf
 
     models = [n for n in MODEL_CANDIDATES if n in candidates]
     best = max(models, key=lambda n: (score(n), -models.index(n)))
-    ranking = ", ".join(f"{n} {sign * score(n):.4f}" for n in sorted(candidates, key=score, reverse=True))
+    ranking = ", ".join(f"{n} {sign * score(n):.4f}{'' if n in (*MODEL_CANDIDATES, BASELINE_CANDIDATE) else ' (in the blend)'}"
+                        for n in sorted(candidates, key=score, reverse=True))
     if score(best) <= score(BASELINE_CANDIDATE):
         return BASELINE_CANDIDATE, (f"no model beats the historical-spend formula on the inner validation "
                                     f"{label} ({ranking}); serving the historical formula"), scores
@@ -541,17 +581,18 @@ def _choose_churn(churn: ChurnClassifier, valid: InnerExamples,
 
 
 def _choose_purchase_model(history: pd.DataFrame, cutoff: dt.date, window_days: int,
-                           config: ClvkitConfig) -> tuple[str, str, dict[str, float]]:
-    """The configured purchase model, or for ``auto`` the one best on the inner window after ``cutoff``.
+                           config: ClvkitConfig) -> tuple[tuple[str, ...], str, dict[str, float]]:
+    """The configured purchase model, or for ``auto`` the models ranked on the inner window after ``cutoff``.
 
-    ``auto`` fits every model on the history up to the latest inner cut-off and keeps the lowest
-    purchase MAE over the window after it (``clvkit.models.purchase.compare_purchase_models``);
-    each candidate's log-likelihood and window figures are returned as ``inner_purchase_*`` metrics.
+    ``auto`` fits every model on the history up to the latest inner cut-off and ranks them by
+    purchase MAE over the window after it (``clvkit.models.purchase.compare_purchase_models``;
+    models that failed there come last); the first serves, the next ones are fallbacks. Each
+    candidate's log-likelihood and window figures are returned as ``inner_purchase_*`` metrics.
     """
     names = purchase_candidates(config)
     if len(names) == 1:
         how = "configured" if config.models.purchase.model != "auto" else "auto with one model available"
-        return names[0], f"{how} (models.purchase.model)", {}
+        return names, f"{how} (models.purchase.model)", {}
     from clvkit.models.purchase import compare_purchase_models
 
     builder = make_builder(config).fit(history, as_of=cutoff)
@@ -569,7 +610,9 @@ def _choose_purchase_model(history: pd.DataFrame, cutoff: dt.date, window_days: 
                 scores[f"inner_purchase_{name}_{column}"] = float(value)
     ranking = ", ".join(f"{n} {scores.get(f'inner_purchase_{n}_holdout_mae', float('nan')):.4f}"
                         for n in comparison.index)
-    return str(best), f"auto: lowest purchase MAE on the inner window after {cutoff} ({ranking})", scores
+    mae = {str(n): scores.get(f"inner_purchase_{n}_holdout_mae", np.inf) for n in comparison.index}
+    ranked = (str(best), *sorted((n for n in mae if n != best), key=lambda n: mae[n]))
+    return ranked, f"auto: lowest purchase MAE on the inner window after {cutoff} ({ranking})", scores
 
 
 def _churn_model(config: ClvkitConfig) -> ChurnClassifier:
@@ -578,6 +621,7 @@ def _churn_model(config: ClvkitConfig) -> ChurnClassifier:
         n_estimators=c.n_estimators, max_depth=c.max_depth, learning_rate=c.learning_rate,
         early_stopping_rounds=c.early_stopping_rounds, validation_fraction=c.validation_fraction,
         calibration=c.calibration, random_state=config.seed, n_jobs=constants.RECIPE_BOOSTER_THREADS,
+        max_train_rows=c.max_train_rows,
     )
 
 
@@ -586,5 +630,5 @@ def _value_model(config: ClvkitConfig) -> ValueRegressor:
     return ValueRegressor(
         tweedie_variance_power=v.tweedie_variance_power, n_estimators=v.n_estimators,
         max_depth=v.max_depth, learning_rate=v.learning_rate, random_state=config.seed,
-        n_jobs=constants.RECIPE_BOOSTER_THREADS,
+        n_jobs=constants.RECIPE_BOOSTER_THREADS, max_train_rows=v.max_train_rows,
     )

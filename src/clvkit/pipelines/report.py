@@ -53,12 +53,18 @@ def render_run_report(run_id: str) -> str:
     except MlflowException:
         raise UserInputError(f"no MLflow run {run_id!r} in {mlflow.get_tracking_uri()}; see clvkit compare") from None
     metrics = internal_metrics(run.data.metrics)  # grouped names (baseline/...) back to code names
-    tags = run.data.tags
     with tempfile.TemporaryDirectory() as tmp:
         images, tables = _artifacts(run_id, Path(tmp))
     if not images:
         raise UserInputError(f"run {run_id} has no plots: it is not a clvkit training run")
-    info = {"run id": run_id, "experiment id": run.info.experiment_id,
+    return render_report(run_id, run.info.experiment_id, metrics, run.data.tags, images, tables)
+
+
+def render_report(run_id: str, experiment_id: str, metrics: dict[str, float], tags: dict[str, str],
+                  images: dict[str, bytes], tables: dict[str, pd.DataFrame]) -> str:
+    """The HTML report from a run's metrics (code names), tags, PNG plots and tables, however obtained
+    (``clvkit train`` passes what it holds in memory: nothing is read back from MLflow)."""
+    info = {"run id": run_id, "experiment id": experiment_id,
             **{tag: tags[tag] for tag in RUN_INFO_TAGS if tag in tags}}
     title = f"clvkit evaluation: {tags.get('mlflow.runName', run_id)}"
     return render_html_report(title, info, metric_sections(metrics, tags.get("clv_source", "btyd")), images, tables)
@@ -74,6 +80,8 @@ def _artifacts(run_id: str, folder: Path) -> tuple[dict[str, bytes], dict[str, p
             continue
         for path in sorted(local.glob("*.png")):
             images[path.stem] = path.read_bytes()
-        for path in sorted(local.glob("*.csv")):
+        for path in sorted(local.glob("*.parquet")):  # runs since tables are Parquet
+            tables[path.stem] = pd.read_parquet(path)
+        for path in sorted(local.glob("*.csv")):  # older runs
             tables[path.stem] = pd.read_csv(path, index_col=0)
     return images, tables

@@ -34,6 +34,7 @@ from mlflow.tracking import MlflowClient
 from clvkit import __version__, schemas
 from clvkit.config.loading import config_hash, config_to_yaml, flatten_config
 from clvkit.config.models import ClvkitConfig
+from clvkit.evaluation.report import figure_to_png
 from clvkit.io import tracking
 from clvkit.io.metric_names import (  # noqa: F401  (re-exported)
     KEY_METRICS,
@@ -49,10 +50,15 @@ from clvkit.io.scorer_model import (
     scorer_signature,
     signature_frame,
 )
-from clvkit.pipelines.report import render_run_report
+from clvkit.pipelines.report import render_report
 
 logger = logging.getLogger(__name__)
 
+#: Artifact folders of a training run's plots, tables and per-customer holdout predictions.
+PLOTS_FOLDER = "plots"
+TABLES_FOLDER = "tables"
+PREDICTIONS_FOLDER = "evaluation"
+PREDICTIONS_FILE = "holdout_predictions.parquet"
 #: Rows of the input example logged with the model.
 INPUT_EXAMPLE_ROWS = 5
 #: Headline rows of the run description: served metric -> its baselines.
@@ -95,6 +101,7 @@ def log_training(config: ClvkitConfig, config_path: str | None, outcome: Any) ->
 def _log_training(config: ClvkitConfig, config_path: str | None, outcome: Any, run: Any) -> Any:
     from clvkit.pipelines.train import TrainResult
 
+    logger.info("stage: logging the run to MLflow")
     o = outcome
     frame, reconciliation, fp, served, scorer, evaluation = (
         o.frame, o.reconciliation, o.fingerprint, o.served, o.scorer, o.evaluation)
@@ -102,13 +109,14 @@ def _log_training(config: ClvkitConfig, config_path: str | None, outcome: Any, r
     skipped = tuple(getattr(served.builder, "skipped_features_", ()))
     if skipped:  # once per run (the feature builder itself logs it at debug level, once per fit)
         logger.info("behavioural features skipped (source column absent): %s", ", ".join(skipped))
-    mlflow.set_tag(RUN_NAME_TAG, run_name(config, served.as_of))
-    mlflow.set_tags({
+    tags = {
+        RUN_NAME_TAG: run_name(config, served.as_of), "clvkit.version": __version__, "config_hash": config_hash(config),
         tracking.FINGERPRINT_TAG: fp.content_hash, "clv_source": evaluation.chosen_clv_source,
         "clv_source_reason": evaluation.choice_reason[:tracking.MAX_PARAM_LENGTH],
         "refit_on_full_history": str(o.refit), "time_frame": frame.describe(),
         tracking.PRIMARY_METRIC_TAG: primary,
-    })
+    }
+    mlflow.set_tags(tags)
     tracking.log_params(_params(config, fp, frame))
     log_dataset(config, fp, reconciliation)
     mlflow.log_text(config_to_yaml(config), "config/resolved.yaml")
@@ -118,8 +126,10 @@ def _log_training(config: ClvkitConfig, config_path: str | None, outcome: Any, r
     metrics = {**evaluation.metrics, "data_rows_read": reconciliation["rows_read"],
                "data_rows_quarantined": reconciliation["rows_quarantined"], **training_param_metrics(outcome)}
     mlflow.log_metrics(grouped_metrics(metrics, primary))
-    _log_artifacts(outcome)
-    mlflow.log_text(render_run_report(run.info.run_id), "report.html")
+    images, tables = _log_artifacts(outcome)
+    report = render_report(run.info.run_id, run.info.experiment_id, metrics, tags, images, tables)
+    mlflow.log_text(report, "report.html")  # from memory: nothing read back from MLflow
+    logger.info("stage: logging the scorer model and registering it")
     model_uri = _log_model(scorer, served, config, fp)
     registration = tracking.register_with_alias(
         model_uri, config.mlflow.registered_model, run.info.run_id, primary, evaluation.metrics[primary],
@@ -221,14 +231,32 @@ def _stage_param_metrics(stage: Any, label: str) -> dict[str, float]:
     return out
 
 
-def _log_artifacts(outcome: Any) -> None:
-    """Plots, tables and per-customer holdout predictions."""
+def _log_artifacts(outcome: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Plots (``plots/<name>.png``), tables (``tables/<name>.parquet``) and per-customer holdout
+    predictions (``evaluation/holdout_predictions.parquet``), written once to a folder and logged in
+    one call. Returns the PNG bytes and tables for the report."""
     evaluation = outcome.evaluation
-    tracking.log_figures(outcome.figures)
-    for name, table in evaluation.tables.items():
-        tracking.log_table(table, f"tables/{name}.csv")
-    if getattr(evaluation, "predictions", None) is not None:
-        tracking.log_table(evaluation.predictions, "evaluation/holdout_predictions.csv")
+    images = {name: figure_to_png(figure) for name, figure in outcome.figures.items()}
+    tables = dict(evaluation.tables)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for folder in (PLOTS_FOLDER, TABLES_FOLDER, PREDICTIONS_FOLDER):
+            (root / folder).mkdir()
+        for name, png in images.items():
+            (root / PLOTS_FOLDER / f"{name}.png").write_bytes(png)
+        for name, table in tables.items():
+            _parquet_safe(table).to_parquet(root / TABLES_FOLDER / f"{name}.parquet")
+        if getattr(evaluation, "predictions", None) is not None:
+            _parquet_safe(evaluation.predictions).to_parquet(root / PREDICTIONS_FOLDER / PREDICTIONS_FILE)
+        mlflow.log_artifacts(tmp)
+    return images, tables
+
+
+def _parquet_safe(table: Any) -> Any:
+    """``table`` with mixed-type object columns as strings (Parquet needs one type per column); a copy if changed."""
+    mixed = [c for c in table.columns if table[c].dtype == object
+             and table[c].map(type).nunique(dropna=True) > 1]
+    return table.astype({c: str for c in mixed}) if mixed else table
 
 
 def _log_model(scorer: Any, stage: Any, config: ClvkitConfig, fp: tracking.DataFingerprint) -> str:

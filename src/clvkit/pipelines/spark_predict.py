@@ -78,10 +78,7 @@ def predict_spark(model_uri: str, output: str | Path, input_path: str | None = N
         raise UserInputError(f"nothing to score: no usable transactions in {source!r} ({report.rows_read:,} rows read)")
     as_of = as_of or dt.date.fromisoformat(report.last_date)
     logger.info("scoring as of %s on Spark (%s)", as_of, spark.sparkContext.master)
-    table = customer_table_spark(spark, ingested.validated.transactions, meta["feature_builder"], as_of)
-    scores = score_spark(spark, model_uri, model, table)
-    partition = (PARTITION_COLUMN,) if PARTITION_COLUMN in scores.columns else ()
-    path = write_spark_table(scores, output, partition_by=partition)
+    path = write_scores_spark(spark, ingested.validated.transactions, model_uri, (model, meta), as_of, output)
     written = spark.read.parquet(str(path))
     from pyspark.sql import functions as F
 
@@ -89,6 +86,20 @@ def predict_spark(model_uri: str, output: str | Path, input_path: str | None = N
                          F.sum(schemas.CLV).alias("clv") if schemas.CLV in written.columns else F.lit(0.0)).collect()[0]
     return SparkPredictSummary(path, int(totals[0]), float(totals[1] or 0.0), str(as_of), ingested.quarantine_path,
                                report.to_dict())
+
+
+def write_scores_spark(spark: SparkSession, transactions: DataFrame, model_uri: str, loaded: tuple[Any, dict[str, Any]],
+                       as_of: dt.date, output: str | Path) -> Path:
+    """Customer table (the model's learnt edges) and scores of validated ``transactions``, to Parquet.
+
+    ``loaded``: the model and its metadata (:func:`clvkit.pipelines.predict.load_scorer`).
+    The directory is partitioned by ``value_tier`` when the scorer returns it.
+    """
+    model, meta = loaded
+    table = customer_table_spark(spark, transactions, meta["feature_builder"], as_of)
+    scores = score_spark(spark, model_uri, model, table)
+    partition = (PARTITION_COLUMN,) if PARTITION_COLUMN in scores.columns else ()
+    return write_spark_table(scores, output, partition_by=partition)
 
 
 def _input_data_config(source: str, recorded: dict[str, Any], config: ClvkitConfig | None, output: Path) -> DataConfig:

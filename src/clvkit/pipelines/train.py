@@ -128,7 +128,16 @@ def fit_and_evaluate(config: ClvkitConfig) -> TrainingOutcome:
     """Ingest, evaluate the recipe at origins inside the history, fit the served recipe (no MLflow)."""
     config = effective_config(config)
     with stages(TRAINING_STAGES, "training") as step:
-        return _fit_and_evaluate(config, step)
+        return _fit_and_evaluate(config, _logged(step))
+
+
+def _logged(step: Callable[[str], None]) -> Callable[[str], None]:
+    """``step`` that also logs the stage it opens (the log's timestamps then time the stages)."""
+    def logged_step(description: str) -> None:
+        logger.info("stage: %s", description)
+        step(description)
+
+    return logged_step
 
 
 def _fit_and_evaluate(config: ClvkitConfig, step: Callable[[str], None]) -> TrainingOutcome:
