@@ -222,9 +222,10 @@ def test_identical_customers_are_a_degenerate_fit_served_by_the_nbd_limit() -> N
 
 def test_one_customer_with_a_penalizer_is_a_boundary_maximum_not_an_error() -> None:
     # one customer, penalizer 0.01: the penalised likelihood is maximised as b -> 0 (the box edge);
-    # accepted with NaN standard errors for b (the ConvergenceError message: test_convergence.py)
+    # accepted with NaN standard errors for b (the ConvergenceError message: test_convergence.py). Seeded: on
+    # this flat ridge an unseeded extra start can stop short of the edge (b ~ 3e-10, also accepted, as interior)
     summary = pd.DataFrame({"frequency": [1.0], "recency": [5.0], "T": [10.0]})
-    model = BetaGeoModel(penalizer=0.01).fit(summary)
+    model = BetaGeoModel(penalizer=0.01, random_state=0).fit(summary)
     assert model.fit_report_["at_bound"] == [False, False, False, True]
     # an optimum on the edge of the range is not accepted from the first start alone
     assert model.fit_report_["starts"] == 3 and len(model.fit_report_["start_objectives"]) == 3

@@ -86,7 +86,7 @@ DEFAULT_SEGMENTS: dict[SegmentPattern, str] = {
 
 _QUANTILES = np.linspace(0.0, 1.0, RFM_SCORE_BINS + 1)[1:-1]
 #: Quartiles of the repeat customers' purchase days: edges of F2..F5 (F1 = one purchase day).
-_REPEAT_QUARTILES = (0.25, 0.50, 0.75)
+REPEAT_QUARTILES = (0.25, 0.50, 0.75)
 _ONE_PURCHASE_DAY = 1.0
 
 
@@ -133,7 +133,7 @@ class RFMEdges:
         repeat = freq > _ONE_PURCHASE_DAY
         pool_f = freq[repeat] if repeat.any() else freq
         pool_m = money[repeat] if repeat.any() else money
-        f_edges = (_ONE_PURCHASE_DAY, *(float(e) for e in np.quantile(pool_f, _REPEAT_QUARTILES)))
+        f_edges = (_ONE_PURCHASE_DAY, *(float(e) for e in np.quantile(pool_f, REPEAT_QUARTILES)))
         f_edges = tuple(np.maximum.accumulate(np.asarray(f_edges, dtype=float)).tolist())
         return cls(recency=r_edges, frequency=f_edges, monetary=_edges(pool_m, "monetary"))
 
@@ -344,7 +344,8 @@ def rfm_segments(
 # --- value tiers ------------------------------------------------------------------
 
 
-def _check_shares(a_share: float, b_share: float) -> None:
+def check_tier_shares(a_share: float, b_share: float) -> None:
+    """Value-tier shares must satisfy 0 < A share < B share <= 1 (else a FeatureInputError naming them)."""
     if not (isinstance(a_share, int | float) and isinstance(b_share, int | float)
             and 0 < a_share < b_share <= 1):
         raise FeatureInputError(
@@ -359,7 +360,7 @@ def value_tier_thresholds(
     b_share: float = DEFAULT_TIER_B_SHARE,
 ) -> tuple[float | None, float | None]:
     """Smallest value of tier A and of tier B (``None``: tier empty); see :func:`value_tiers`."""
-    _check_shares(a_share, b_share)
+    check_tier_shares(a_share, b_share)
     array = np.asarray(values, dtype=np.float64)
     if np.isnan(array).any():
         raise FeatureInputError(f"value tiers: {int(np.isnan(array).sum())} value(s) are NaN")

@@ -33,7 +33,7 @@ from clvkit import schemas
 from clvkit.constants import DEFAULT_PURCHASE_CYCLE_DAYS, MIN_PURCHASE_CYCLE_DAYS, RFM_SCORE_BINS
 from clvkit.features._periods import FeatureInputError, day_to_date, days_per_unit, to_day
 from clvkit.features.btyd import CALIBRATION_COLUMNS
-from clvkit.features.rfm import _REPEAT_QUARTILES, RFMEdges, _check_shares
+from clvkit.features.rfm import REPEAT_QUARTILES, RFMEdges, check_tier_shares
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -227,14 +227,14 @@ def learn_edges_spark(
     """
     from pyspark.sql import functions as F
 
-    _check_shares(*tier_shares)
+    check_tier_shares(*tier_shares)
     n_days, spend_per_day, gap = (F.col(c) for c in RFM_INPUT_COLUMNS[1:4])
     repeat = n_days > 1
     stats = inputs.agg(
         F.count(F.lit(1)).alias("n"),
         F.sum(repeat.cast("long")).alias("n_repeat"),
         F.percentile(F.when(gap > 0, gap), 0.5).alias("cycle"),
-        F.percentile(F.when(repeat, n_days), list(_REPEAT_QUARTILES)).alias("f_repeat"),
+        F.percentile(F.when(repeat, n_days), list(REPEAT_QUARTILES)).alias("f_repeat"),
         F.percentile(F.when(repeat, spend_per_day), list(_SCORE_QUANTILES)).alias("m_repeat"),
     ).first()
     n_customers = int(stats["n"])
@@ -242,7 +242,7 @@ def learn_edges_spark(
         raise FeatureInputError("no customer has a purchase on or before the cut-off: cannot learn RFM edges")
     f_quartiles, m_edges = stats["f_repeat"], stats["m_repeat"]
     if not stats["n_repeat"]:  # nobody repeats: every customer is the pool
-        pooled = inputs.agg(F.percentile(n_days, list(_REPEAT_QUARTILES)),
+        pooled = inputs.agg(F.percentile(n_days, list(REPEAT_QUARTILES)),
                             F.percentile(spend_per_day, list(_SCORE_QUANTILES))).first()
         f_quartiles, m_edges = pooled[0], pooled[1]
     cycle = (DEFAULT_PURCHASE_CYCLE_DAYS if stats["cycle"] is None
