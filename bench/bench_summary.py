@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,14 +91,22 @@ def run_file_form(tx: pd.DataFrame, repeat: int, con: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-summary-") as tmp:
         path = Path(tmp) / "transactions.parquet"
         tx.assign(amount=tx["amount"].abs()).to_parquet(path, index=False)
-        ours_s, ours = timed(lambda: clvkit_file_summary(path), repeat=repeat)
-        print(f"{label}: clvkit {ours_s:.2f} s", flush=True)
-        row: dict[str, Any] = {"form": label, "clvkit": ours_s, "customers": len(ours)}
-        if con is not None:
-            row["duckdb"], ref = timed(lambda: duckdb_file_summary(con, path), repeat=repeat)
-            row["duckdb_parity"] = parity(ours, ref)
-            print(f"{label}: duckdb {row['duckdb']:.2f} s ({row['duckdb_parity']})", flush=True)
+        row, _ = time_against_duckdb(label, lambda: clvkit_file_summary(path),
+                                     None if con is None else lambda: duckdb_file_summary(con, path), repeat)
     return row
+
+
+def time_against_duckdb(label: str, ours_fn: Callable[[], pd.DataFrame],
+                        duckdb_fn: Callable[[], pd.DataFrame] | None, repeat: int) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Time clvkit's summary and (when DuckDB is installed) DuckDB's on the same input; the row and our result."""
+    ours_s, ours = timed(ours_fn, repeat=repeat)
+    print(f"{label}: clvkit {ours_s:.2f} s", flush=True)
+    row: dict[str, Any] = {"form": label, "clvkit": ours_s, "customers": len(ours)}
+    if duckdb_fn is not None:
+        row["duckdb"], ref = timed(duckdb_fn, repeat=repeat)
+        row["duckdb_parity"] = parity(ours, ref)
+        print(f"{label}: duckdb {row['duckdb']:.2f} s ({row['duckdb_parity']})", flush=True)
+    return row, ours
 
 
 def duckdb_summary(con: Any, tx: pd.DataFrame) -> pd.DataFrame:
@@ -121,13 +130,8 @@ def parity(ours: pd.DataFrame, ref: pd.DataFrame) -> str:
 
 
 def run_form(tx: pd.DataFrame, label: str, repeat: int, con: Any, with_lifetimes: bool) -> dict[str, Any]:
-    ours_s, ours = timed(lambda: summary(tx, OBSERVATION_END, "D"), repeat=repeat)
-    print(f"{label}: clvkit {ours_s:.2f} s", flush=True)
-    row: dict[str, Any] = {"form": label, "clvkit": ours_s, "customers": len(ours)}
-    if con is not None:
-        row["duckdb"], ref = timed(lambda: duckdb_summary(con, tx), repeat=repeat)
-        row["duckdb_parity"] = parity(ours, ref)
-        print(f"{label}: duckdb {row['duckdb']:.2f} s ({row['duckdb_parity']})", flush=True)
+    row, ours = time_against_duckdb(label, lambda: summary(tx, OBSERVATION_END, "D"),
+                                    None if con is None else lambda: duckdb_summary(con, tx), repeat)
     if with_lifetimes and label != "categorical ids":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

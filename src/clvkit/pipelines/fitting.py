@@ -69,6 +69,8 @@ FORMULA_PAIR = ("btyd", "historical")
 #: Inner-validation figures summed to compare candidates and blend weights when the primary metric is
 #: the normalized Gini: value ranking and customer ranking, so neither is given up.
 GINI_CHOICE_METRICS = ("gini_norm", "spearman")
+#: The functions behind those figures, for the blend's weight search (which scores thousands of weight vectors).
+CHOICE_METRIC_FUNCTIONS = {"gini_norm": metrics.normalized_gini, "spearman": metrics.spearman}
 BASELINE_CANDIDATE = "historical"
 #: Old policy names accepted for ``models.value.clv_policy``.
 CHOOSING_POLICIES = ("best_inner", "best_on_holdout")
@@ -505,8 +507,8 @@ def _blend_score(config: ClvkitConfig) -> Callable[[np.ndarray, np.ndarray], flo
         return sign * metrics.value_metrics(actual, predicted, "m").get(f"m_{suffix}", np.nan)
 
     if suffix == "gini_norm":  # ranking by value and ranking of customers: both, so neither is given up
-        return lambda actual, predicted: float(metrics.normalized_gini(actual, predicted)
-                                               + metrics.spearman(actual, predicted))
+        parts = [CHOICE_METRIC_FUNCTIONS[name] for name in GINI_CHOICE_METRICS]
+        return lambda actual, predicted: float(sum(part(actual, predicted) for part in parts))
     if suffix == "spearman":
         return lambda actual, predicted: float(metrics.spearman(actual, predicted))
     return score
