@@ -1,4 +1,4 @@
-"""Bench: BG/NBD fit on 1M simulated customers, clvkit vs lifetimes and PyMC-Marketing, same process, same data.
+"""Bench: BG/NBD and Gamma-Gamma fits on 1M simulated customers, clvkit vs lifetimes and PyMC-Marketing, same process, same data.
 
 Simulates the BTYD summary of 1M customers directly (BG/NBD process with the CDNOW parameters,
 weeks, purchase times rounded to whole days, customers acquired over the first 12 weeks of a
@@ -12,7 +12,10 @@ weeks, purchase times rounded to whole days, customers acquired over the first 1
 * the same pair for MBG/NBD (``ModifiedBetaGeoModel`` vs ``ModifiedBetaGeoFitter`` with weights);
 * PyMC-Marketing's ``BetaGeoModel.fit(method="map")`` per customer (it takes no weights): the
   first fit (graph compilation) and a second, warm fit in the same process -- when the
-  ``bench`` extra installed it (``pip install -c constraints.txt -e '.[bench]'``).
+  ``bench`` extra installed it (``pip install -c constraints.txt -e '.[bench]'``);
+* Gamma-Gamma on the same customers' simulated mean spends (FHL 2005b's CDNOW p, q, v; cents):
+  ``GammaGammaModel().fit(summary)`` (gamma terms per distinct frequency, analytic gradient and
+  Hessian; best of 3) vs lifetimes ``GammaGammaFitter().fit`` on the repeat customers (one run).
 
 Prints the ratios and writes the ``fit`` section of bench/RESULTS.md.
 Run under the bench lock: ``flock /tmp/notes/bench.lock .venv/bin/python bench/bench_fit.py``
@@ -48,6 +51,10 @@ TARGET_SPEEDUP = 3.0
 #: Runs of the fast fits (clvkit, lifetimes with weights); the best is compared.
 REPEAT = 3
 PARAM_NAMES = ("r", "alpha", "a", "b")
+#: Gamma-Gamma parameters of the simulated spends (Fader, Hardie & Lee 2005b, CDNOW).
+GG_PARAMS = {"p": 6.25, "q": 3.74, "v": 15.44}
+GG_PARAM_NAMES = ("p", "q", "v")
+CENTS = 2
 
 
 def simulate_summary(n: int, seed: int) -> pd.DataFrame:
@@ -69,6 +76,39 @@ def simulate_summary(n: int, seed: int) -> pd.DataFrame:
         active = active[rng.uniform(size=active.size) >= p[active]]  # dropout after a purchase
     recency = np.minimum(np.ceil(last * DAYS_PER_WEEK) / DAYS_PER_WEEK, T)
     return pd.DataFrame({"frequency": frequency, "recency": recency, "T": T})
+
+
+def simulate_mean_spend(frequency: np.ndarray, seed: int) -> np.ndarray:
+    """Mean spend of each customer's x repeat transactions (0 without repeats), rounded to cents.
+
+    nu ~ Gamma(q, rate v) per customer; the mean of x spends z ~ Gamma(p, rate nu) is Gamma(p x, rate x nu).
+    """
+    rng = np.random.default_rng(seed)
+    nu = rng.gamma(GG_PARAMS["q"], 1.0 / GG_PARAMS["v"], frequency.size)
+    repeat = frequency > 0
+    mean = np.zeros(frequency.size)
+    x = frequency[repeat]
+    mean[repeat] = rng.gamma(GG_PARAMS["p"] * x, 1.0 / (x * nu[repeat]))
+    return np.maximum(np.round(mean, CENTS), 10.0 ** -CENTS) * repeat
+
+
+def _gamma_gamma(summary: pd.DataFrame, lifetimes: Any) -> dict[str, Any]:
+    """clvkit's Gamma-Gamma fit (best of REPEAT) and lifetimes' GammaGammaFitter (one run) on the repeaters."""
+    from clvkit.models.gamma_gamma import GammaGammaModel
+
+    ours_s, ours = timed(lambda: GammaGammaModel().fit(summary), repeat=REPEAT)
+    repeat = summary[summary["frequency"] > 0]
+
+    def reference() -> Any:
+        fitted, _, err = run_contained(lifetimes.GammaGammaFitter().fit, repeat["frequency"], repeat["monetary_value"])
+        if err is not None:
+            raise err
+        return fitted
+
+    ref_s, fitter = timed(reference)
+    ref = fitter.params_.to_dict()
+    return {"ours_s": ours_s, "ours": ours, "ref_s": ref_s, "ref": ref, "n": len(repeat),
+            "rel": max(abs(ours.params_[k] / ref[k] - 1.0) for k in GG_PARAM_NAMES)}
 
 
 def _load() -> str:
@@ -150,6 +190,10 @@ def main() -> None:
 
     pymc = {"error": "skipped (--no-pymc)"} if args.no_pymc else _pymc_marketing(summary)
     print(f"PyMC-Marketing: {pymc}", flush=True)
+    spend = summary.assign(monetary_value=simulate_mean_spend(x, SEED + 1))
+    gg = _gamma_gamma(spend, lifetimes)
+    print(f"Gamma-Gamma: clvkit {gg['ours_s']:.2f} s {gg['ours'].params_}, lifetimes {gg['ref_s']:.2f} s {gg['ref']}",
+          flush=True)
     load_end = _load()
 
     per_params = per.params_.to_dict()
@@ -171,6 +215,11 @@ def main() -> None:
         f"| clvkit `ModifiedBetaGeoModel().fit`, best of {REPEAT} | {n} | {m} | {mbg_s:.2f} s | | |",
         f"| lifetimes `ModifiedBetaGeoFitter().fit(weights=...)` on the collapsed rows, best of {REPEAT} | {n} | {m} | {mbg_ref_s:.2f} s | {ratio_mbg:.1f}x | |",
     ]
+    gg_rows = gg["ours"].fit_report_["distinct_frequencies"]
+    rows += [
+        f"| clvkit `GammaGammaModel().fit` (gamma terms per distinct frequency, analytic gradient and Hessian), best of {REPEAT} | {gg['n']:,} repeaters | {gg_rows:,} frequencies | {gg['ours_s']:.2f} s | | |",
+        f"| lifetimes `GammaGammaFitter().fit`, one row per repeat customer | {gg['n']:,} repeaters | | {gg['ref_s']:.2f} s | {gg['ref_s'] / gg['ours_s']:.1f}x | >= {TARGET_SPEEDUP:g}x |",
+    ]
     if "error" in pymc:
         pymc_text = f"PyMC-Marketing: {pymc['error']}."
     else:
@@ -184,8 +233,14 @@ def main() -> None:
             f"{', '.join(f'{k}={v:.4f}' for k, v in pymc['params'].items())}, largest relative difference "
             f"from lifetimes' fit {pymc_rel:.1e}."
         )
+    gg_text = (
+        f"Gamma-Gamma on the same customers' simulated mean spends (p, q, v = "
+        f"{', '.join(f'{v:g}' for v in GG_PARAMS.values())}, cents): clvkit "
+        f"{', '.join(f'{k}={v:.4f}' for k, v in gg['ours'].params_.items())}, starts run "
+        f"{gg['ours'].fit_report_['starts']}; largest relative difference from lifetimes' fit {gg['rel']:.1e}."
+    )
     body = (
-        "## BG/NBD fit (`bench/bench_fit.py`)\n\n"
+        "## BG/NBD and Gamma-Gamma fits (`bench/bench_fit.py`)\n\n"
         f"Data: BTYD summary of {n} simulated BG/NBD customers (CDNOW parameters, weeks, "
         f"whole days, seed {SEED}), {m} distinct (frequency, recency, T) rows. Same process and "
         f"data; 1-minute load average {load_start} at the start, {load_end} at the end (2 cores).\n\n"
@@ -195,7 +250,7 @@ def main() -> None:
         f"by {rel_w:.1e}: its BFGS stops at tol 1e-7). MBG/NBD: largest relative difference from lifetimes' "
         f"weighted fit {rel_mbg:.1e}. clvkit fit report: starts run {ours.fit_report_['starts']}, gradient norm "
         f"{ours.fit_report_['gradient_norm']:.1e}, Hessian positive definite "
-        f"{ours.fit_report_['hessian_positive_definite']}. {pymc_text} Process peak RSS {rss:.2f} GB.\n"
+        f"{ours.fit_report_['hessian_positive_definite']}. {pymc_text} {gg_text} Process peak RSS {rss:.2f} GB.\n"
     )
     if not args.no_write:
         write_section("fit", body)

@@ -185,6 +185,36 @@ def time_rest(model_uri: str, home: Path, payloads: dict[int, bytes], n: int, wa
         server.stop()
 
 
+def server_parts(model: Any, payloads: dict[int, bytes], calls: int) -> dict[str, dict[int, dict]]:
+    """What the scoring server does for one request, in process and without HTTP: MLflow's parsing of the
+    ``dataframe_split`` body into pandas, its JSON serialisation of the scores, and its whole ``invocations``
+    (parse + pyfunc predict + serialise)."""
+    from io import StringIO
+
+    from mlflow.pyfunc import scoring_server
+
+    schema = model.metadata.get_input_schema()
+    parse = getattr(scoring_server, "_parse_json_data", None)
+    parsed = {size: parse(payload, model.metadata, schema) for size, payload in payloads.items()} if parse else {}
+    outputs = {size: model.predict(p.data, params=p.params) for size, p in parsed.items()}
+
+    def to_json(size: int) -> str:
+        out = StringIO()
+        scoring_server.predictions_to_json(outputs[size], out)
+        return out.getvalue()
+
+    parts: dict[str, dict[int, dict]] = {}
+    if parse:
+        parts["MLflow: parse dataframe_split JSON into pandas (in process)"] = {
+            s: time_calls(lambda s=s: parse(payloads[s], model.metadata, schema), calls, 5) for s in SIZES}
+        parts["MLflow: scores to JSON response (in process)"] = {
+            s: time_calls(lambda s=s: to_json(s), calls, 5) for s in SIZES}
+    parts["MLflow invocations: parse + predict + JSON (in process, no HTTP)"] = {
+        s: time_calls(lambda s=s: scoring_server.invocations(payloads[s], "application/json", model, schema),
+                      calls, 5) for s in SIZES}
+    return parts
+
+
 def save_floor_models(home: Path, output: pd.DataFrame, signature: Any, input_columns: Any) -> dict[str, str]:
     """Trivial pyfuncs with the scorer's output: with every request column declared optional ``Any`` (the
     signature clvkit models had before) and without input schema (the signature they have now)."""
@@ -242,8 +272,9 @@ def main() -> None:
     results["scorer (in process)"] = {s: time_calls(lambda s=s: scorer.score(local[s]), args.calls, 5) for s in SIZES}
     results["pyfunc predict (in process)"] = {s: time_calls(lambda s=s: model.predict(frames[s]), args.calls, 5)
                                               for s in SIZES}
-    print(json.dumps(results, indent=1), flush=True)
     payloads = {size: body(frame) for size, frame in frames.items()}
+    results.update(server_parts(model, payloads, args.calls))
+    print(json.dumps(results, indent=1), flush=True)
     results["REST, clvkit model"] = time_rest(MODEL_URI, home, payloads, args.requests, args.warmup)
     print(json.dumps(results["REST, clvkit model"]), flush=True)
     if not args.no_floor:
@@ -279,6 +310,16 @@ def report(results: dict[str, dict[int, dict]], args: argparse.Namespace, load_s
     for name, by_size in results.items():
         cells = [f"{by_size[s]['p50']:.1f} / {by_size[s]['p99']:.1f} | {by_size[s]['cpu_ms']:.1f}" for s in SIZES]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    parse = results.get("MLflow: parse dataframe_split JSON into pandas (in process)")
+    dump = results.get("MLflow: scores to JSON response (in process)")
+    if parse and dump:
+        ours = results["pyfunc predict (in process)"]
+        shares = "; ".join(
+            f"{s:,} row{'s' if s > 1 else ''}: MLflow parses the body in {parse[s]['cpu_ms']:.1f} ms CPU and writes the "
+            f"scores as JSON in {dump[s]['cpu_ms']:.1f} ms, clvkit's part (pyfunc predict: input adapter, scorer, "
+            f"finite check) is {ours[s]['cpu_ms']:.1f} ms" for s in SIZES)
+        lines += ["", f"Where a request's CPU goes (in process): {shares}. The rest of the REST time is HTTP, "
+                  "uvicorn/FastAPI and the thread hand-off (REST floor minus the in-process parse and JSON)."]
     rest = results["REST, clvkit model"]
     verdict = ", ".join(f"{s:,} row{'s' if s > 1 else ''}: p50 {rest[s]['p50']:.1f} ms vs target "
                         f"{TARGET_P50_MS[s]:.0f} ms ({'met' if rest[s]['p50'] <= TARGET_P50_MS[s] else 'missed'})"

@@ -149,6 +149,15 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (/proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def _hwm_bytes(pid: int) -> int:
     """Peak RSS (VmHWM) of one process so far."""
     try:
@@ -169,12 +178,17 @@ class TreeMemory(threading.Thread):
         self.pid, self.peak, self.largest, self._stop_event = pid, 0, 0, threading.Event()
         self.start_time = time.perf_counter()
         self.samples: list[tuple[float, int]] = []
+        self.cpu_samples: list[tuple[float, float]] = []  # (seconds since start, CPU seconds of the tree)
+        self._cpu_by_pid: dict[int, float] = {}
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             tree = _children(self.pid)
             rss = sum(_rss_bytes(p) for p in tree)
             self.samples.append((time.perf_counter() - self.start_time, rss))
+            for p in tree:  # a child that has exited keeps the CPU it used
+                self._cpu_by_pid[p] = max(self._cpu_by_pid.get(p, 0.0), _cpu_seconds(p))
+            self.cpu_samples.append((self.samples[-1][0], sum(self._cpu_by_pid.values())))
             self.peak = max(self.peak, rss)
             self.largest = max([self.largest, *(_hwm_bytes(p) for p in tree)])
             self._stop_event.wait(POLL_SECONDS)
@@ -226,7 +240,8 @@ def run_train(config: Path, work: Path) -> dict[str, Any]:
     return {"wall_s": wall, "cpu_s": cpu, "tree_peak_gb": memory.peak / GB,
             "largest_process_gb": memory.largest / GB,
             "stages": stage_seconds(stamped, wall),
-            "stage_peak_gb": stage_peaks(stamped, wall, memory.samples), "load_start": load_start, "load_end": load_end,
+            "stage_peak_gb": stage_peaks(stamped, wall, memory.samples),
+            "stage_cpu_s": stage_cpu(stamped, wall, memory.cpu_samples, cpu), "load_start": load_start, "load_end": load_end,
             "metrics": {k: result["metrics"].get(k) for k in (
                 "clv_gini_norm", "baseline_hist_gini_norm", "clv_spearman", "clv_aggregate_error_pct",
                 "churn_roc_auc")},
@@ -251,6 +266,23 @@ def stage_peaks(stamped: list[tuple[float, str]], wall: float, samples: list[tup
     for name, seconds in stage_seconds(stamped, wall).items():
         inside = [rss for t, rss in samples if begin <= t <= begin + seconds]
         out[name] = max(inside, default=0) / GB
+        begin += seconds
+    return out
+
+
+def stage_cpu(stamped: list[tuple[float, str]], wall: float, samples: list[tuple[float, float]],
+              total_cpu: float) -> dict[str, float]:
+    """CPU seconds (user + sys of the process tree, sampled every POLL_SECONDS) within each stage; the last
+    stage ends with the subprocess's own total (its last samples may miss the final moments)."""
+    def cpu_at(moment: float) -> float:
+        return max((c for t, c in samples if t <= moment), default=0.0)
+
+    out: dict[str, float] = {}
+    begin = 0.0
+    stages = list(stage_seconds(stamped, wall).items())
+    for i, (name, seconds) in enumerate(stages):
+        end_cpu = total_cpu if i == len(stages) - 1 else cpu_at(begin + seconds)
+        out[name] = end_cpu - cpu_at(begin)
         begin += seconds
     return out
 
@@ -314,6 +346,11 @@ def report(points: list[dict[str, Any]], seed: int) -> str:
               "| rows | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
     for p in points:
         lines.append(f"| {p['rows']:,} | " + " | ".join(f"{p['stage_peak_gb'].get(n, float('nan')):.2f}"
+                                                     for n in names) + " |")
+    lines += ["", "CPU seconds (user + sys of the process tree) within each stage:", "",
+              "| rows | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
+    for p in points:
+        lines.append(f"| {p['rows']:,} | " + " | ".join(f"{p.get('stage_cpu_s', {}).get(n, float('nan')):.1f}"
                                                      for n in names) + " |")
     big = max(points, key=lambda p: p["rows"])
     verdict = ("met" if big["wall_s"] <= TARGET_SECONDS and big["tree_peak_gb"] <= TARGET_RSS_GB else "NOT met")

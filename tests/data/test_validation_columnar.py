@@ -128,3 +128,17 @@ def test_caller_frame_and_its_categorical_ids_are_not_mutated() -> None:
     validate_transactions(raw, MAPPING, ValidationPolicies(missing_customer_id="quarantine",
                                                            invalid_amount="quarantine"))
     pd.testing.assert_frame_equal(raw, before)
+
+
+@pytest.mark.parametrize("n_distinct", [1, 7, 5_000, 10**18])
+def test_repeated_positions_equal_pandas_duplicated_keep_false(n_distinct: int) -> None:
+    from clvkit.data.validation import repeated_positions
+
+    rng = np.random.default_rng(n_distinct % 1000)
+    key = rng.integers(0, n_distinct, 20_000, dtype=np.int64).view(np.uint64)
+    key[:3] = np.iinfo(np.uint64).max  # the largest value: the binary search's edge
+    expected = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy())
+    np.testing.assert_array_equal(repeated_positions(key), expected)
+    unique = np.arange(1_000, dtype=np.uint64)[::-1].copy()
+    assert repeated_positions(unique).size == 0
+    assert repeated_positions(np.empty(0, dtype=np.uint64)).size == 0

@@ -75,3 +75,15 @@ def test_churn_baseline_from_p_alive():
     np.testing.assert_allclose(b.churn_baseline_from_p_alive([1.0, 0.25, 0.0]), [0.0, 0.75, 1.0])
     with pytest.raises(ValueError, match=r"p_alive must be probabilities in \[0, 1\]"):
         b.churn_baseline_from_p_alive([1.5])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rfm_score_is_the_dense_rank_of_the_lexicographic_keys(seed: int) -> None:
+    """The one-sort dense rank equals np.unique(axis=0)'s (the former implementation)."""
+    rng = np.random.default_rng(seed)
+    n = 2_000
+    r, f = rng.integers(1, 6, n).astype(float), rng.integers(1, 6, n).astype(float)
+    m = rng.integers(1, 6, n).astype(float) if seed % 2 else np.round(rng.random(n) * 5, 1)
+    _, dense = np.unique(np.column_stack([r + f + m, m, f, r]), axis=0, return_inverse=True)
+    np.testing.assert_array_equal(b.rfm_score_baseline(r, f, m), dense.reshape(-1) + 1.0)
+    assert b.rfm_score_baseline([], [], []).size == 0

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from sklearn import metrics as skm
 
 from clvkit.evaluation import metrics as m
@@ -450,3 +450,60 @@ def test_spearman_matches_scipy_on_a_large_tie_heavy_sample():
     actual = np.where(rng.random(50_000) < 0.6, 0.0, np.round(rng.gamma(2.0, 30.0, 50_000)))
     predicted = np.round(actual * rng.random(50_000) + rng.gamma(1.0, 5.0, 50_000), 1)
     assert m.spearman(actual, predicted) == pytest.approx(spearmanr(actual, predicted).statistic, rel=1e-12)
+
+
+# --- one sort for several metrics (speed) must not change a value -------------------------
+
+
+def _tied_binary_sample(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(float)
+    y[:2] = (0.0, 1.0)  # both classes
+    return y, np.round(rng.random(n), seed % 4)  # 0..3 decimals: from heavy ties to none
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_binary_curves_equal_the_separate_metrics_bit_for_bit(seed: int) -> None:
+    y, s = _tied_binary_sample(seed, 50 + 97 * seed)
+    curves = m.binary_curves(y, s)
+    assert curves.roc_auc == m.roc_auc(y, s) == skm.roc_auc_score(y, s)
+    assert curves.average_precision == m.average_precision(y, s) == skm.average_precision_score(y, s)
+    for got, want in zip((curves.fpr, curves.tpr, curves.roc_thresholds), m.roc_curve(y, s), strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip((curves.precision, curves.recall, curves.pr_thresholds), m.precision_recall_curve(y, s),
+                         strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert m.ranking_areas(y, s) == (curves.roc_auc, curves.average_precision)
+
+
+def test_ranking_areas_one_class_is_nan_and_curves_refuse_it() -> None:
+    y, s = np.zeros(5), np.linspace(0.1, 0.5, 5)
+    auc, ap = m.ranking_areas(y, s)
+    assert math.isnan(auc) and math.isnan(ap)
+    with pytest.raises(ValueError, match="y_true must hold both classes"):
+        m.binary_curves(y, s)
+
+
+def test_value_metrics_by_prefix_equal_value_metrics_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    actual = np.round(rng.gamma(0.4, 30.0, 3_000), 1) * (rng.random(3_000) < 0.6)
+    predictions = {"served": actual * rng.lognormal(0, 1, 3_000), "ties": np.round(rng.random(3_000), 1),
+                   "constant": np.full(3_000, 2.0)}
+    together = m.value_metrics_by_prefix(actual, predictions)
+    one_by_one = {k: v for prefix, p in predictions.items() for k, v in m.value_metrics(actual, p, prefix).items()}
+    assert list(together) == list(one_by_one)
+    for key, value in one_by_one.items():
+        assert together[key] == value or (math.isnan(value) and math.isnan(together[key])), key
+    curves = m.gain_curves(actual, predictions)
+    for prefix, p in predictions.items():
+        x, y = m.gain_curve(actual, p)
+        np.testing.assert_array_equal(curves[prefix][0], x)
+        np.testing.assert_array_equal(curves[prefix][1], y)
+        assert curves[prefix][2] == m.normalized_gini(actual, p)
+
+
+def test_average_ranks_from_a_descending_order_are_the_same() -> None:
+    rng = np.random.default_rng(2)
+    x = np.round(rng.random(5_000), 2)
+    np.testing.assert_array_equal(m._average_ranks(x, np.argsort(-x, kind="stable")), rankdata(x))
+    np.testing.assert_array_equal(m._average_ranks(x), rankdata(x))

@@ -193,3 +193,33 @@ def test_value_at_risk_summary_leads_with_the_top_customers():
     quadrants = out[out[plots.GROUPING] == schemas.VALUE_QUADRANT]
     assert quadrants[plots.GROUP].tolist() == ["Stars", "Fading"]  # by churn-loss value: 69 vs 31
     assert quadrants[plots.CHURN_LOSS].tolist() == [69.0, 31.0]
+
+
+def _segment_block_by_text_labels(df: pd.DataFrame, col: str) -> pd.DataFrame:
+    """The former block: every row's label as text, grouped by that text."""
+    labels = df[col].astype(object).where(df[col].notna(), plots.MISSING_GROUP).astype(str)
+    grouped = df[[schemas.CURRENT_VALUE, schemas.CLV, schemas.CHURN_LOSS_VALUE]].groupby(labels.to_numpy(), sort=True)
+    return pd.DataFrame({plots.GROUP: grouped.size().index.astype(str), plots.CUSTOMERS: grouped.size().to_numpy(),
+                         plots.CLV: grouped[schemas.CLV].sum().to_numpy()})
+
+
+@pytest.mark.parametrize("as_category", [False, True])
+def test_segment_summary_groups_by_label_text_as_before(as_category: bool) -> None:
+    """Labels are made per distinct value: 1 and "1" still form one group, missing is "(missing)"."""
+    rng = np.random.default_rng(5)
+    n = 500
+    segment = pd.Series(rng.choice(np.array(["champions", "lost", 1, "1", None], dtype=object), n), dtype=object)
+    df = pd.DataFrame({
+        schemas.RFM_SEGMENT: segment.astype("category") if as_category else segment,
+        schemas.VALUE_TIER: rng.choice(["A", "B", "C"], n), schemas.CURRENT_VALUE: rng.random(n),
+        schemas.CLV: rng.gamma(0.5, 10.0, n), schemas.CHURN_LOSS_VALUE: rng.gamma(0.5, 3.0, n),
+    })
+    out = plots.segment_summary(df)
+    for col in (schemas.RFM_SEGMENT, schemas.VALUE_TIER):
+        got = out[out[plots.GROUPING] == col].set_index(plots.GROUP)
+        want = _segment_block_by_text_labels(df, col).set_index(plots.GROUP)
+        assert sorted(got.index) == sorted(want.index)
+        assert got.loc[want.index, plots.CUSTOMERS].tolist() == want[plots.CUSTOMERS].tolist()
+        assert got.loc[want.index, plots.CLV].tolist() == want[plots.CLV].tolist()  # same sums, bit for bit
+    assert "1" in set(out[plots.GROUP]) and plots.MISSING_GROUP in set(out[plots.GROUP])
+    pd.testing.assert_frame_equal(plots.value_at_risk_summary(df, summary=out), plots.value_at_risk_summary(df))

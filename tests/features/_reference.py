@@ -114,3 +114,31 @@ def _orders(lines: pd.DataFrame, spend: pd.Series) -> dict[str, float]:
     if "quantity" in lines:
         out["avg_basket_quantity"] = lines["quantity"].sum() / n_orders
     return out
+
+
+def reference_future_value(transactions: pd.DataFrame, cutoff: object, window_days: int) -> pd.DataFrame:
+    """clvkit 0.x ``future_value`` verbatim (pandas drop_duplicates/groupby/reindex on the ids)."""
+    start = pd.Timestamp(cutoff).normalize() + pd.Timedelta(days=1)
+    ts, ids = transactions["timestamp"], transactions["customer_id"]
+    uniques = pd.unique(ids[(ts < start).to_numpy()])
+    if isinstance(uniques, pd.Categorical):
+        uniques = uniques.categories.take(uniques.codes)
+    known = pd.Index(uniques, name="customer_id").sort_values()
+    in_window = ((ts >= start) & (ts < start + pd.Timedelta(days=window_days))).to_numpy()
+    window_ids = ids[in_window].to_numpy()
+    purchase_days = (
+        pd.DataFrame({"id": window_ids, "day": ts[in_window].dt.floor("D").to_numpy()})
+        .drop_duplicates().groupby("id").size()
+    )
+    if "amount" in transactions.columns:
+        amounts = transactions["amount"].to_numpy(dtype=float)[in_window]
+        spend = pd.Series(amounts, index=window_ids).groupby(level=0).sum()
+    else:
+        spend = pd.Series(dtype=float)
+    return pd.DataFrame(
+        {
+            "purchase_days_window": purchase_days.reindex(known, fill_value=0).to_numpy(dtype="int64"),
+            "spend_window": spend.reindex(known, fill_value=0.0).to_numpy(dtype="float64"),
+        },
+        index=known,
+    )

@@ -15,7 +15,9 @@ from clvkit.features.labels import (
     check_window_fits,
     churn_labels,
     future_value,
+    future_values,
 )
+from tests.features._reference import reference_future_value
 
 CUTOFF = "2020-01-10"
 
@@ -201,3 +203,47 @@ def test_history_shorter_than_the_window() -> None:
         match=r"the data span 1998-05-01 \.\. 1998-06-30 \(60 days\) is too short for a 90-day churn window.*churn\.window_days below 60",
     ):
         check_window_fits("1998-05-01", "1998-05-15", 90, "1998-06-30")
+
+
+# --- the vectorised future_value equals the former pandas one, bit for bit ---------------
+
+
+def _id_variants(rich: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    ids = rich["customer_id"].astype(str)
+    shuffled = sorted(ids.unique(), reverse=True)  # categories not in sorted order
+    numbers = ids.str.extract(r"(\d+)", expand=False)
+    return {
+        "str": rich.assign(customer_id=ids),
+        "categorical": rich.assign(customer_id=ids.astype("category")),
+        "unsorted_categories": rich.assign(customer_id=pd.Categorical(ids, categories=shuffled)),
+        "sorted_rows": rich.assign(customer_id=ids).sort_values(["customer_id", "timestamp"]),  # monotonic groups
+        "sorted_rows_unsorted_categories": rich.assign(customer_id=pd.Categorical(ids, categories=shuffled))
+        .sort_values(["timestamp"]).sort_values("customer_id", kind="stable"),
+        "int": rich.assign(customer_id=pd.factorize(ids)[0].astype(np.int64) * 7 + 3)
+        if numbers.isna().any() else rich.assign(customer_id=numbers.astype(np.int64)),
+    }
+
+
+@pytest.mark.parametrize("variant", ["str", "categorical", "unsorted_categories", "sorted_rows",
+                                     "sorted_rows_unsorted_categories", "int"])
+def test_future_value_equals_the_former_pandas_implementation(rich: pd.DataFrame, rich_cutoff, variant) -> None:
+    """Shuffled rows, same-day rows, returns and zero amounts: same index, counts and sums (exact)."""
+    tx = _id_variants(rich)[variant]
+    for window in (1, 30, 90, 273):
+        expected = reference_future_value(tx, rich_cutoff, window)
+        got = future_value(tx, rich_cutoff, window)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+        assert got[PURCHASE_DAYS_WINDOW].sum() > 0 or window == 1
+
+
+def test_future_values_in_one_pass_equal_one_window_at_a_time(rich: pd.DataFrame, rich_cutoff) -> None:
+    windows = (273, 90, 30)
+    together = future_values(rich, rich_cutoff, windows)
+    assert len(together) == len(windows)
+    for window, got in zip(windows, together, strict=True):
+        pd.testing.assert_frame_equal(got, future_value(rich, rich_cutoff, window), check_exact=True)
+    no_amount = future_values(rich.drop(columns="amount"), rich_cutoff, windows)
+    assert all((w[SPEND_WINDOW] == 0.0).all() for w in no_amount)
+    pd.testing.assert_series_equal(no_amount[1][PURCHASE_DAYS_WINDOW], together[1][PURCHASE_DAYS_WINDOW])
+    with pytest.raises(ValueError, match="at least one window"):
+        future_values(rich, rich_cutoff, ())

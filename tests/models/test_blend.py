@@ -72,3 +72,56 @@ def test_weight_search_on_a_sample_keeps_the_calibration_on_everyone() -> None:
     assert sampled.predict(components).sum() == pytest.approx(actual.sum())
     again = ValueBlend(source="blend", max_search_customers=1000).fit(components, actual)
     assert again.weights_ == sampled.weights_  # seeded
+
+
+def test_tenure_normalised_features_turn_counts_into_rates_and_keep_the_order() -> None:
+    """Numeric columns minus tenure-dependent counts and margin share, then the rates, then the components; the
+    array form (what the scorer predicts from) holds the same numbers under the same names."""
+    from clvkit.models.blend import tenure_normalised_columns, tenure_normalised_features
+
+    table = _table().assign(days_since_last_purchase=[140, 140, 20, 0], margin_share=0.3, r_score=[1, 1, 3, 5],
+                            rfm_segment=["Lost", "Lost", "Loyal", "Champions"], frequency_flag=[False, False, True, True])
+    components = pd.DataFrame({"btyd_window_value": [1.0, 2.0, 3.0, 4.0]}, index=table.index)
+    out = tenure_normalised_features(table, components, "W")
+    tenure = table["tenure_days"].to_numpy() + 1.0
+    assert list(out.columns) == ["monetary_value", "days_since_last_purchase", "r_score", "frequency_flag",
+                                 "purchase_days_per_day", "recency_share", "spend_per_day", "inactive_share",
+                                 "btyd_window_value"]
+    assert (out.dtypes == np.float64).all() and out.index.equals(table.index)
+    np.testing.assert_array_equal(out["purchase_days_per_day"], (table["frequency"] + 1.0) / tenure)
+    np.testing.assert_array_equal(out["recency_share"], table["recency"] * 7.0 / tenure)
+    np.testing.assert_array_equal(out["spend_per_day"], np.clip(table["total_spend"], 0, None) / tenure)
+    np.testing.assert_array_equal(out["inactive_share"], table["days_since_last_purchase"] / tenure)
+    np.testing.assert_array_equal(out["frequency_flag"], [0.0, 0.0, 1.0, 1.0])
+    numeric = table.select_dtypes(include=["number", "bool"])
+    arrays = tenure_normalised_columns({c: numeric[c].to_numpy(dtype=float) for c in numeric.columns}, "W",
+                                       {"btyd_window_value": components["btyd_window_value"].to_numpy()})
+    assert list(arrays) == list(out.columns)
+    for name, values in arrays.items():
+        np.testing.assert_array_equal(values, out[name].to_numpy())
+
+
+def test_blend_predicts_the_same_from_a_frame_or_arrays() -> None:
+    blend = ValueBlend.from_dict({"source": "blend", "weights": {"btyd": 0.4, "historical": 0.6},
+                                  "offsets": {"btyd": 0.5, "historical": 0.5}, "calibration": 1.2})
+    frame = pd.DataFrame({"btyd": [0.0, 1.0, 5.0], "historical": [2.0, 0.0, 7.0]})
+    arrays = {c: frame[c].to_numpy() for c in frame.columns}
+    np.testing.assert_array_equal(blend.predict(frame), blend.predict(arrays))
+    expected = 1.2 * np.exp(0.4 * np.log(frame["btyd"] + 0.5) + 0.6 * np.log(frame["historical"] + 0.5))
+    np.testing.assert_allclose(blend.predict(arrays), expected, rtol=1e-12)
+
+
+def test_tenure_normalised_features_are_writable_without_touching_the_callers_table() -> None:
+    import datetime as dt
+
+    from clvkit.data.simulate import simulate_transactions
+    from clvkit.features.builder import FeatureBuilder
+    from clvkit.models.blend import tenure_normalised_features
+
+    table = FeatureBuilder().fit_transform(simulate_transactions(300, seed=1).transactions, as_of=dt.date(2021, 6, 1))
+    before = table.copy(deep=True)
+    components = pd.DataFrame({"btyd_window_value": np.ones(len(table))}, index=table.index)
+    features = tenure_normalised_features(table, components, "W")
+    for column in features.columns:
+        features.loc[:, column] = features[column] * 2 + 1
+    pd.testing.assert_frame_equal(table, before)

@@ -247,3 +247,61 @@ def test_to_dict_round_trip_through_json(cdnow_model) -> None:
 def test_from_dict_rejects_other_models(cdnow_model) -> None:
     with pytest.raises(UserInputError, match="expected a serialised 'gamma_gamma' model, got model='bgnbd'"):
         GammaGammaModel.from_dict({**cdnow_model.to_dict(), "model": "bgnbd"})
+
+
+# --- the fast likelihood (distinct frequencies, analytic Hessian) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def spend_rows(cdnow_summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    repeat = cdnow_summary[cdnow_summary["frequency"] > 0]
+    x, m = repeat["frequency"].to_numpy(dtype=float), repeat["monetary_value"].to_numpy(dtype=float)
+    w = np.random.default_rng(5).integers(1, 4, x.size).astype(float)  # counts of identical customers
+    return x, m, w
+
+
+@pytest.mark.parametrize("penalizer", [0.0, 0.01])
+def test_grouped_objective_equals_the_per_customer_likelihood(spend_rows, penalizer) -> None:
+    from clvkit.models.gamma_gamma import _objective, _SpendData, log_likelihood
+
+    x, m, w = spend_rows
+    data = _SpendData(x, m, w)
+    assert data.x_levels.size < x.size / 10  # few distinct frequencies carry the gamma terms
+    for log_params in (np.array([1.8, 1.3, 2.7]), np.array([-0.5, 0.2, 0.1])):
+        theta = np.exp(log_params)
+        value, grad = _objective(log_params, data, penalizer)
+        per_customer = -np.dot(w, log_likelihood(tuple(theta), x, m)) / w.sum() + penalizer * np.sum(theta**2)
+        assert value == pytest.approx(per_customer, rel=1e-12)
+        step = 1e-6
+        numeric = [
+            (_objective(log_params + step * e, data, penalizer)[0] - _objective(log_params - step * e, data, penalizer)[0])
+            / (2 * step)
+            for e in np.eye(3)
+        ]
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("penalizer", [0.0, 0.01])
+def test_analytic_hessian_equals_central_differences(spend_rows, penalizer) -> None:
+    from clvkit.models._optimize import numerical_hessian
+    from clvkit.models.gamma_gamma import _hessian, _objective, _SpendData
+
+    data = _SpendData(*spend_rows)
+    for log_params in (np.array([1.8, 1.3, 2.7]), np.array([-0.5, 0.2, 0.1])):
+        numeric = numerical_hessian(lambda lp: _objective(lp, data, penalizer), log_params)
+        np.testing.assert_allclose(_hessian(log_params, data, penalizer), numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_first_start_serves_when_accepted_and_equals_every_start(cdnow_summary) -> None:
+    from clvkit.models._optimize import collapse, minimize_multistart
+    from clvkit.models.gamma_gamma import _objective, _SpendData
+
+    model = GammaGammaModel(random_state=3).fit(cdnow_summary)
+    assert model.fit_report_["starts"] == 1 and model.fit_report_["converged"]
+    repeat = cdnow_summary[cdnow_summary["frequency"] > 0]
+    (x, m), w = collapse([repeat["frequency"].to_numpy(float), repeat["monetary_value"].to_numpy(float)], None)
+    data = _SpendData(x, m, w)
+    every = minimize_multistart(lambda lp: _objective(lp, data, 0.0), np.full(3, 0.1), n_starts=3,
+                                random_state=3, n_weight=data.n)
+    assert every.starts == 3
+    assert model.params_ == pytest.approx(dict(zip(("p", "q", "v"), np.exp(every.log_params), strict=True)), rel=1e-9)

@@ -215,3 +215,127 @@ def test_interval_cache_follows_settings_and_survives_pickling(btyd_scorer: tupl
     reseeded = ClvScorer.from_dict(json.loads(json.dumps(fresh.to_dict())), fresh.boosters())
     pd.testing.assert_frame_equal(fresh.score(part), reseeded.score(part))
     pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(fresh)).score(part), reseeded.score(part))
+
+
+# --- one float matrix per call, one purchase-model pass, the blend path (issue 15) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def blend_scorer(btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> tuple[ClvScorer, pd.DataFrame]:
+    """The CDNOW scorer with a served geometric blend of btyd, btyd_all and an XGBoost value model."""
+    from dataclasses import replace
+
+    from clvkit.models.blend import ValueBlend, tenure_normalised_features, window_components
+    from clvkit.models.scorer import ORDER_VALUE_FEATURE, btyd_model_features
+    from clvkit.models.value_regressor import ValueRegressor
+
+    scorer, table = btyd_scorer
+    btyd = btyd_model_features(table, scorer.bgnbd, scorer.gamma_gamma, 90, "W")
+    comps = window_components(table, scorer.bgnbd, scorer.gamma_gamma, btyd[ORDER_VALUE_FEATURE].to_numpy(), 181, "W")
+    named = pd.DataFrame({"btyd_window_value": comps["btyd"], "historical_window_value": comps["historical"]})
+    inputs = tenure_normalised_features(table, named.join(btyd), "W")
+    model = ValueRegressor(n_estimators=20, max_depth=3, early_stopping_rounds=None, n_jobs=1)
+    model.fit(inputs, table["spend_90d"].to_numpy(dtype=float))
+    blend = ValueBlend.from_dict({"source": "blend", "weights": {"btyd": 0.2, "historical": 0.0, "ml": 0.5,
+                                                                  "btyd_all": 0.3},
+                                  "offsets": {"btyd": 0.1, "historical": 0.1, "ml": 0.2, "btyd_all": 0.1},
+                                  "calibration": 0.9})
+    settings = replace(scorer.settings, clv_source="blend")
+    served = ClvScorer(scorer.bgnbd, scorer.gamma_gamma, None, settings, model, tuple(table.columns), value_blend=blend)
+    return served, table.assign(margin_share=np.linspace(0.1, 0.5, len(table)))
+
+
+def test_blend_clv_matches_the_frame_by_frame_formula(blend_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    """clv = margin x blend(window components, ML on tenure-normalised features) x discounted / window purchases,
+    written here with the public frame functions: the array path gives the same numbers."""
+    from clvkit.models.blend import horizon_ratio, tenure_normalised_features, window_components
+    from clvkit.models.clv import discounted_clv
+    from clvkit.models.scorer import ORDER_VALUE_FEATURE, btyd_model_features, expected_purchases_at
+
+    scorer, table = blend_scorer
+    bg, gg = scorer.bgnbd, scorer.gamma_gamma
+    f, r, t = (table[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    btyd = btyd_model_features(table, bg, gg, 90, "W")
+    comps = window_components(table, bg, gg, btyd[ORDER_VALUE_FEATURE].to_numpy(), 181, "W")
+    named = pd.DataFrame({"btyd_window_value": comps["btyd"], "historical_window_value": comps["historical"]})
+    inputs = tenure_normalised_features(table, named.join(btyd), "W")
+    comps["ml"] = scorer.value_model.predict(inputs[list(scorer.value_model.feature_names_in_)])
+    window_value = scorer.value_blend.predict(comps)
+    discounted = discounted_clv(bg, 1.0, f, r, t, time_unit="W", horizon_months=12, discount_rate_annual=0.1,
+                                margin=1.0)
+    (window,) = expected_purchases_at(bg, (181 / 7,), f, r, t)
+    margin = table["margin_share"].to_numpy()
+    expected = margin * window_value * horizon_ratio(discounted, window)
+    scores = scorer.score(table)
+    np.testing.assert_allclose(scores["clv"].to_numpy(), expected, rtol=1e-12, atol=0)
+    assert (scores["clv_source"] == "blend").all() and scores["clv_source"].dtype == pd.Series(["x"]).dtype
+    # the revenue forecast over 182 days: the same window value carried by E[X(182 d)] / E[X(w)]
+    (purchases,) = expected_purchases_at(bg, (182 / 7,), f, r, t)
+    revenue = scorer.expected_revenue(table, 182)
+    np.testing.assert_allclose(revenue, window_value * horizon_ratio(purchases, window), rtol=1e-12, atol=0)
+    pd.testing.assert_frame_equal(scorer.value_components(table), comps[["btyd", "historical", "btyd_all", "ml"]],
+                                  check_exact=True)
+
+
+def test_score_with_revenue_is_score_and_expected_revenue(blend_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    scorer, table = blend_scorer
+    scores, revenue = scorer.score_with_revenue(table, 182)
+    pd.testing.assert_frame_equal(scores, scorer.score(table, intervals=False), check_exact=True)
+    np.testing.assert_array_equal(revenue, scorer.expected_revenue(table, 182))
+    with_interval, _ = scorer.score_with_revenue(table.iloc[:40], 182, intervals=True)
+    pd.testing.assert_frame_equal(with_interval, scorer.score(table.iloc[:40]), check_exact=True)
+
+
+def test_a_blend_without_ml_weight_never_needs_the_value_model(blend_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    """With the ML weight at 0 the value model is not evaluated: scores are those of a scorer without one."""
+    from clvkit.models.blend import ValueBlend
+
+    scorer, table = blend_scorer
+    state = scorer.value_blend.to_dict()
+    no_ml = ValueBlend.from_dict({**state, "weights": {**state["weights"], "ml": 0.0, "btyd_all": 0.8}})
+    with_model = ClvScorer(scorer.bgnbd, scorer.gamma_gamma, None, scorer.settings, scorer.value_model,
+                           scorer.input_columns, value_blend=no_ml)
+    without = ClvScorer(scorer.bgnbd, scorer.gamma_gamma, None, scorer.settings, None, scorer.input_columns,
+                        value_blend=no_ml)
+    pd.testing.assert_frame_equal(with_model.score(table), without.score(table), check_exact=True)
+    np.testing.assert_array_equal(with_model.expected_revenue(table, 182), without.expected_revenue(table, 182))
+
+
+def test_float_columns_are_the_numeric_features_in_either_conversion(
+    btyd_scorer: tuple[ClvScorer, pd.DataFrame], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One matrix (small tables) or column by column (large ones): the numeric columns as float64, NaN kept."""
+    import clvkit.models.scorer as scorer_module
+    from clvkit.models.scorer import float_columns, numeric_features
+
+    _, table = btyd_scorer
+    table = table.assign(flag=table["frequency"] > 2, margin_share=np.nan)
+    reference = numeric_features(table)
+    for limit in (len(table), 0):
+        monkeypatch.setattr(scorer_module, "FLOAT_MATRIX_MAX_ROWS", limit)
+        cols = float_columns(table)
+        assert list(cols) == list(table.select_dtypes(include=["number", "bool"]).columns)
+        for name in reference.columns:
+            assert cols[name].dtype == np.float64
+            np.testing.assert_array_equal(cols[name], reference[name].to_numpy())
+        assert np.isnan(cols["margin_share"]).all()
+
+
+def test_the_purchase_pass_equals_the_separate_calls(btyd_scorer: tuple[ClvScorer, pd.DataFrame]) -> None:
+    """P(alive) and E[X(u)] at several horizons plus the discounted month sums from one pass: exactly the numbers
+    of expected_purchases_at and discounted_clv (value 1, margin 1)."""
+    from clvkit.models.clv import discounted_clv, month_grid_units
+    from clvkit.models.scorer import _PurchasePass, expected_purchases_at
+
+    scorer, table = btyd_scorer
+    bg = scorer.bgnbd
+    f, r, t = (table[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    units = (90 / 7, 181 / 7, 12 * DAYS_PER_MONTH / 7)
+    passes = _PurchasePass(bg, f, r, t, units, month_grid_units("W", 12))
+    for u, separate in zip(units, expected_purchases_at(bg, units, f, r, t), strict=True):
+        np.testing.assert_array_equal(passes.purchases(u), separate)
+    np.testing.assert_array_equal(passes.alive, bg.p_alive(f, r, t))
+    np.testing.assert_array_equal(passes.discounted_purchases(0.1), discounted_clv(
+        bg, 1.0, f, r, t, time_unit="W", horizon_months=12, discount_rate_annual=0.1, margin=1.0))
+    with pytest.raises(ValueError, match="finite, non-negative"):
+        _PurchasePass(bg, -f - 1, r, t, units, month_grid_units("W", 12))

@@ -220,3 +220,19 @@ def test_beats_a_constant_predictor_on_held_out_customers(dataset):
     constant = normalized_gini(y[test].to_numpy(), np.full(int(test.sum()), y[~test].mean()))
     assert constant == pytest.approx(0.0, abs=1e-9)
     assert gini > 0.4
+
+
+def test_large_batches_predict_on_every_core_with_the_same_values(fitted, dataset) -> None:
+    import os
+
+    from clvkit.models._xgboost import ROWS_PER_THREAD
+
+    X, _ = dataset
+    big = X.sample(2 * ROWS_PER_THREAD, replace=True, random_state=0).reset_index(drop=True)
+    one_thread = fitted.booster_.copy()
+    one_thread.set_param({"nthread": 1})
+    expected = np.clip(one_thread.inplace_predict(big.to_numpy(dtype=float)).astype(float), 0.0, None) * fitted.balance_factor_
+    np.testing.assert_array_equal(fitted.predict(big), expected)
+    assert fitted.booster_._clvkit_nthread == min(os.cpu_count() or 1, 2)
+    np.testing.assert_array_equal(fitted.predict(big.head(3)), expected[:3])
+    assert fitted.booster_._clvkit_nthread == 1  # small batches (serving) on one thread

@@ -125,3 +125,40 @@ def test_auto_purchase_model_is_chosen_on_the_inner_window() -> None:
     assert stage.purchase_model == min(maes, key=maes.get)
     assert stage.purchase_reason.startswith("auto: lowest purchase MAE on the inner window after 2020-07-02")
     assert stage.bgnbd.name == stage.purchase_model
+
+
+def test_scores_learnt_with_the_scorer_equal_a_fresh_scoring() -> None:
+    """``scorer_and_scores`` hands back the training scores it learnt the thresholds from, with tier and
+    quadrant re-assigned: they equal scoring the stage's customers again with the finished scorer."""
+    from clvkit.pipelines.fitting import scorer_and_scores
+
+    tx = simulate_transactions(1500, seed=3).transactions
+    stage = evaluate_origin(tx, ORIGIN, HOLDOUT_END, FIRST, _config()).stage
+    scorer, scores, revenue = scorer_and_scores(stage, _config(), revenue_window_days=90)
+    fresh = scorer.score(stage.table, intervals=False)
+    pd.testing.assert_frame_equal(scores, fresh)
+    np.testing.assert_array_equal(revenue, scorer.expected_revenue(stage.table, 90))
+    assert scorer_and_scores(stage, _config())[2] is None
+    assert scores[schemas.VALUE_TIER].nunique() == 3
+    assert scores[schemas.VALUE_QUADRANT].nunique() == 4
+
+
+@pytest.mark.parametrize("max_rows", [300, None])
+def test_boosters_refit_with_the_validation_customers_only_when_that_adds_rows(max_rows, caplog) -> None:  # type: ignore[no-untyped-def]
+    """Above ``max_train_rows`` the first fit and a refit would both train on a sample of that size:
+    the first fit serves. Without the bound the refit trains on every inner example."""
+    tx = simulate_transactions(1500, seed=3).transactions
+    config = load_config(str(ROOT / "configs/simulated.yaml"),
+                         ["clv.horizon_months=6", f"models.value.max_train_rows={max_rows or 'null'}",
+                          "models.value.clv_policy=ml"])
+    with caplog.at_level("INFO", logger="clvkit.pipelines.fitting"):
+        stage = evaluate_origin(tx, ORIGIN, HOLDOUT_END, FIRST, config).stage
+    fitted = stage.value_ml.n_train_ + stage.value_ml.n_validation_
+    skipped = [r.getMessage() for r in caplog.records if "value booster: not refitted" in r.getMessage()]
+    if max_rows is None:  # every customer known at each inner cut-off, validation customers included
+        known = sum(tx.loc[tx[schemas.TIMESTAMP] < pd.Timestamp(c) + pd.Timedelta(days=1), schemas.CUSTOMER_ID]
+                    .nunique() for c in stage.inner_cutoffs)
+        assert fitted == known and not skipped
+    else:
+        assert fitted == max_rows
+        assert len(skipped) == 1 and "max_train_rows 300" in skipped[0]

@@ -110,7 +110,6 @@ def features(
     """Build the customer feature table (BTYD summary, RFM, behavioral) as of a date."""
     from clvkit.config.loading import load_config
     from clvkit.io.files import check_output_path, write_json, write_table
-    from clvkit.pipelines.features import features_from_config
 
     config = _with_engine(load_config(config_path, overrides or []), engine)
     if config.engine == "spark":
@@ -121,7 +120,11 @@ def features(
                    f"to {written.output} (Parquet directory, Spark)")
         return
     check_output_path(output, "--output", inputs=[config.data.source])  # before the work, not after
-    result = features_from_config(config, _parse_date(as_of, "--as-of"))
+    cutoff = _parse_date(as_of, "--as-of")
+    _prefetch(config)
+    from clvkit.pipelines.features import features_from_config
+
+    result = features_from_config(config, cutoff)
     write_table(result.table, output)
     meta = write_json(result.metadata, output.with_name(output.name + ".meta.json"))
     typer.echo(f"wrote {len(result.table):,} customers x {result.table.shape[1]} features as of "
@@ -140,15 +143,25 @@ def train(
 ) -> None:
     """Fit BG/NBD, Gamma-Gamma, churn and value models; evaluate; log to MLflow; register the scorer."""
     from clvkit.config.loading import load_config
-    from clvkit.pipelines.train import train as run_training
 
     config = _with_engine(load_config(config_path, overrides or []), engine)
+    if config.engine != "spark":
+        _prefetch(config)
+    from clvkit.pipelines.train import train as run_training
+
     with _stdout_for_json(as_json):
         result = run_training(config, config_path)
     for line in _train_summary(result):
         typer.echo(line, err=as_json)
     if as_json:
         typer.echo(result.to_json())
+
+
+def _prefetch(config) -> None:  # type: ignore[no-untyped-def]
+    """Read and validate the data in a background thread while the modelling code is imported."""
+    from clvkit.pipelines.ingest import prefetch
+
+    prefetch(config.data)
 
 
 def _stdout_for_json(as_json: bool):  # type: ignore[no-untyped-def]

@@ -26,6 +26,8 @@ SOURCE_ROW = "source_row"
 REASON = "reason"
 UNMATCHED_RETURN = "unmatched_return"
 AFTER_AS_OF = "after_as_of"
+#: Text ids of up to this many bytes are hashed and sorted as one 64-bit integer.
+_PACKED_ID_BYTES = 8
 #: Odd 64-bit constant (2**64 / golden ratio) mixing the parts of a duplicate-row key.
 _KEY_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
@@ -198,7 +200,16 @@ def customer_id_categories(ids: pd.Series) -> pd.Series:
     """
     if ids.dtype == object:
         ids = ids.astype("string")
-    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+    fixed = _fixed_width_factorize(ids)
+    if fixed is not None:
+        codes, uniques = fixed
+        if not _has_blank_or_padding(uniques):  # distinct, sorted and stripped already: the categories
+            dtype = pd.CategoricalDtype(pd.Index(uniques, dtype=str), ordered=False)
+            row_codes = codes.astype(_code_dtype(len(uniques)), copy=False)
+            return pd.Series(pd.Categorical.from_codes(row_codes, dtype=dtype, validate=False),
+                             index=ids.index, name=ids.name)
+    else:
+        codes, uniques = pd.factorize(ids, use_na_sentinel=True)
     text = pd.Series(uniques).astype("string").str.strip()
     text = text.mask(text == "").astype(str)
     final_codes, categories = pd.factorize(text, sort=True, use_na_sentinel=True)
@@ -207,6 +218,65 @@ def customer_id_categories(ids: pd.Series) -> pd.Series:
     dtype = pd.CategoricalDtype(pd.Index(categories, dtype=str), ordered=False)
     return pd.Series(pd.Categorical.from_codes(row_codes, dtype=dtype, validate=False),
                      index=ids.index, name=ids.name)
+
+
+def _fixed_width_factorize(ids: pd.Series) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray] | None:
+    """Codes and sorted distinct values of Arrow-backed text ids that all have one byte length, else None.
+
+    Such ids (``C0000001``, UUIDs: the common case) are fixed-width byte strings, which hash and
+    sort as plain integers (up to 8 bytes: one big-endian ``uint64``, whose order is the bytes'
+    order, which is the text's code-point order in UTF-8) or as fixed-size binary values: several
+    times faster than hashing variable-length strings. Missing ids, mixed lengths, or another
+    storage: None (the caller factorises the text itself).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not hasattr(ids.array, "__arrow_array__") or not len(ids):
+        return None
+    chunks = pa.chunked_array(ids.array.__arrow_array__()).chunks
+    if not chunks or not all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in chunks):
+        return None
+    if any(c.null_count for c in chunks):
+        return None
+    width, parts = None, []
+    for chunk in chunks:
+        offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=offset_type)[chunk.offset:chunk.offset + len(chunk) + 1]
+        lengths = np.diff(offsets)
+        width = int(lengths[0]) if width is None else width
+        if width == 0 or not (lengths == width).all():
+            return None
+        parts.append(np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]])
+    data = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    n_rows = len(ids)
+    if width <= _PACKED_ID_BYTES:
+        padded = data.reshape(n_rows, width)
+        if width < _PACKED_ID_BYTES:
+            padded = np.zeros((n_rows, _PACKED_ID_BYTES), dtype=np.uint8)
+            padded[:, :width] = data.reshape(n_rows, width)
+        values = pa.array(padded.reshape(-1).view(">u8").astype(np.uint64))
+    else:
+        values = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n_rows, [None, pa.py_buffer(data)])
+    encoded = pc.dictionary_encode(values)
+    dictionary = encoded.dictionary
+    order = pc.sort_indices(dictionary).to_numpy()
+    rank = np.empty(order.size, dtype=np.int32)
+    rank[order] = np.arange(order.size, dtype=np.int32)
+    codes = rank[encoded.indices.to_numpy()]
+    ordered = dictionary.take(pa.array(order))
+    if width <= _PACKED_ID_BYTES:
+        raw = ordered.to_numpy().astype(">u8").view(np.uint8).reshape(-1, _PACKED_ID_BYTES)[:, :width]
+        ordered = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), order.size,
+                                                       [None, pa.py_buffer(np.ascontiguousarray(raw))])
+    text = ordered.cast(pa.binary()).cast(pa.string())  # the ids' own bytes: valid UTF-8
+    return codes, pd.array(text, dtype=ids.dtype if isinstance(ids.dtype, pd.StringDtype) else "str")
+
+
+def _has_blank_or_padding(uniques: pd.api.extensions.ExtensionArray) -> bool:
+    """True when a value is empty or has leading/trailing whitespace (``str.strip`` would change it)."""
+    text = pd.Series(uniques)
+    return bool((text.str.strip() != text).any() or (text == "").any())
 
 
 def _code_dtype(n_categories: int) -> type[np.signedinteger]:
@@ -279,11 +349,28 @@ def duplicate_rows(raw: pd.DataFrame, canonical: pd.DataFrame, mapped: list[str]
             part = _key_part(canonical[column])
         if part is not None:
             key = (key * _KEY_MULTIPLIER) ^ part  # uint64 arithmetic wraps: a hash, not a value
-    candidates = np.flatnonzero(pd.Series(key, copy=False).duplicated(keep=False).to_numpy())
+    candidates = repeated_positions(key)
     duplicated = np.zeros(len(canonical), dtype=bool)
     if candidates.size:
         duplicated[candidates] = raw.iloc[candidates].duplicated(subset=mapped, keep="first").to_numpy()
     return duplicated
+
+
+def repeated_positions(key: np.ndarray) -> np.ndarray:
+    """Positions (ascending) of the entries of ``key`` whose value occurs more than once.
+
+    One sort of the keys finds the repeated values (a vectorised sort is several times faster
+    than a hash table over millions of random 64-bit keys); each key is then looked up among
+    those few values by binary search.
+    """
+    ordered = np.sort(key)
+    equal = ordered[1:] == ordered[:-1]
+    if not equal.any():
+        return np.empty(0, dtype=np.intp)
+    repeated = np.unique(ordered[1:][equal])
+    where = np.searchsorted(repeated, key)
+    np.minimum(where, repeated.size - 1, out=where)
+    return np.flatnonzero(repeated[where] == key)
 
 
 def _key_part(column: pd.Series) -> np.ndarray | None:
@@ -347,7 +434,8 @@ def _assemble(
     quarantine[REASON] = reason_names
     clean = canonical if not set_aside.size else canonical.iloc[np.flatnonzero(used)]
     clean = clean.reset_index(drop=True)
-    clean[schemas.CUSTOMER_ID] = _used_categories(clean[schemas.CUSTOMER_ID])
+    if set_aside.size:  # otherwise every category has a row: they are the distinct ids of the rows
+        clean[schemas.CUSTOMER_ID] = _used_categories(clean[schemas.CUSTOMER_ID])
     counts = pd.Series(reason_names, dtype=object).value_counts()
     stamps = clean[schemas.TIMESTAMP]
     report = ReconciliationReport(

@@ -110,9 +110,20 @@ def rfm_score_baseline(
     f = _vector(frequency_score, "frequency_score")
     m = _vector(monetary_score, "monetary_score")
     _same_length(recency_score=r, frequency_score=f, monetary_score=m)
-    keys = np.column_stack([r + f + m, m, f, r])
-    _, dense = np.unique(keys, axis=0, return_inverse=True)
-    return dense.reshape(-1).astype(float) + 1.0
+    if r.size == 0:
+        return r
+    keys = (r + f + m, m, f, r)
+    # one lexicographic sort (np.unique(axis=0) is ~10x slower on a million rows); a new rank
+    # starts wherever any key differs from the previous row
+    order = np.lexsort(keys[::-1])
+    starts = np.zeros(r.size, dtype=bool)
+    starts[0] = True
+    for key in keys:
+        ordered = key[order]
+        starts[1:] |= ordered[1:] != ordered[:-1]
+    dense = np.empty(r.size)
+    dense[order] = np.cumsum(starts)
+    return dense
 
 
 def churn_baseline_from_p_alive(p_alive: ArrayLike) -> FloatArray:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -190,14 +190,20 @@ def _top_sum(actual: FloatArray, predicted: FloatArray, k: int) -> float:
     return float(actual[above].sum() + (k - np.count_nonzero(above)) * actual[at].mean())
 
 
-def _average_ranks(x: FloatArray) -> FloatArray:
-    """1-based ranks, tie groups given their average rank (scipy's ``rankdata(method="average")``)."""
-    order = np.argsort(x)
+def _average_ranks(x: FloatArray, descending: NDArray[np.intp] | None = None) -> FloatArray:
+    """1-based ranks, tie groups given their average rank (scipy's ``rankdata(method="average")``).
+
+    ``descending``: an order sorting ``x`` from the highest value, when the caller has one (the
+    ranks depend only on the tie groups, so they are the same, exactly).
+    """
+    order = np.argsort(x) if descending is None else descending
     ordered = x[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     sizes = np.diff(np.r_[starts, x.size])
     ranks = np.empty(x.size)
-    ranks[order] = np.repeat(starts + (sizes + 1) / 2, sizes)
+    # ascending: a group starting at s holds ranks s+1 .. s+k; descending: n-s-k+1 .. n-s
+    group_ranks = starts + (sizes + 1) / 2 if descending is None else x.size - starts - (sizes - 1) / 2
+    ranks[order] = np.repeat(group_ranks, sizes)
     return ranks
 
 
@@ -361,8 +367,17 @@ def gain_curve(actual: ArrayLike, predicted: ArrayLike) -> tuple[FloatArray, Flo
 
 def _gini(actual: FloatArray, predicted: FloatArray, total: float) -> float:
     """``mean_i(L_i - i/n)``, ``L_i`` the value share of the top ``i`` customers."""
-    lorenz = np.cumsum(_ranked_actual(actual, predicted)) / total
-    return float(np.mean(lorenz - np.arange(1, actual.size + 1) / actual.size))
+    return _gini_of_lorenz(np.cumsum(_ranked_actual(actual, predicted)) / total)
+
+
+def _gini_of_lorenz(lorenz: FloatArray) -> float:
+    """``mean_i(L_i - i/n)`` of a Lorenz curve ``L_1 .. L_n`` (without the leading 0)."""
+    return float(np.mean(lorenz - np.arange(1, lorenz.size + 1) / lorenz.size))
+
+
+def _perfect_gini(actual: FloatArray, total: float) -> float:
+    """``G(actual)``: the Gini of ranking by the actual values themselves (ties hold equal values)."""
+    return _gini_of_lorenz(np.cumsum(np.sort(actual)[::-1]) / total)
 
 
 def normalized_gini(actual: ArrayLike, predicted: ArrayLike) -> float:
@@ -375,26 +390,67 @@ def normalized_gini(actual: ArrayLike, predicted: ArrayLike) -> float:
     -1 = reversed. NaN when the actual total is not positive or all actual values are equal.
     """
     a, p = _aligned(actual=actual, predicted=predicted)
-    total = float(a.sum())
-    if total <= 0:
-        return _undefined("normalized Gini", f"the actual total is {total:g}, not positive")
-    perfect_lorenz = np.cumsum(np.sort(a)[::-1]) / total  # sorting by actual itself: ties hold equal values
-    perfect = float(np.mean(perfect_lorenz - np.arange(1, a.size + 1) / a.size))
-    if perfect <= 0:
-        return _undefined("normalized Gini", "all actual values are equal")
-    return _gini(a, p, total) / perfect
+    return _ActualSide(a).normalized_gini(p)
 
 
 def spearman(actual: ArrayLike, predicted: ArrayLike) -> float:
     """Spearman rank correlation (Pearson correlation of average ranks, as scipy's ``spearmanr``); NaN if constant."""
     a, p = _aligned(actual=actual, predicted=predicted)
-    if np.ptp(a) == 0 or np.ptp(p) == 0:
-        return _undefined("Spearman correlation", "actual or predicted is constant")
-    ra, rp = _average_ranks(a), _average_ranks(p)
-    ra -= ra.mean()
-    rp -= rp.mean()
-    # plain sums, not BLAS dot products: BLAS threads spin-wait on a busy machine
-    return float(np.clip(np.sum(ra * rp) / math.sqrt(float(np.sum(ra * ra)) * float(np.sum(rp * rp))), -1.0, 1.0))
+    return _ActualSide(a).spearman(p)
+
+
+class _ActualSide:
+    """What the value metrics compute from the realised values alone, once for every prediction scored against them."""
+
+    def __init__(self, actual: FloatArray) -> None:
+        self.actual = actual
+        self.total = float(actual.sum())
+        self._perfect: float | None = None
+        self._centred_ranks: FloatArray | None = None
+
+    @property
+    def perfect_gini(self) -> float:
+        if self._perfect is None:
+            self._perfect = _perfect_gini(self.actual, self.total)
+        return self._perfect
+
+    def normalized_gini(self, predicted: FloatArray) -> float:
+        if self.total <= 0:
+            return _undefined("normalized Gini", f"the actual total is {self.total:g}, not positive")
+        if self.perfect_gini <= 0:
+            return _undefined("normalized Gini", "all actual values are equal")
+        return _gini(self.actual, predicted, self.total) / self.perfect_gini
+
+    def spearman(self, predicted: FloatArray, descending: NDArray[np.intp] | None = None) -> float:
+        if np.ptp(self.actual) == 0 or np.ptp(predicted) == 0:
+            return _undefined("Spearman correlation", "actual or predicted is constant")
+        if self._centred_ranks is None:
+            ranks = _average_ranks(self.actual)
+            ranks -= ranks.mean()
+            self._centred_ranks = ranks
+        ra = self._centred_ranks
+        rp = _average_ranks(predicted, descending)
+        rp -= rp.mean()
+        # plain sums, not BLAS dot products: BLAS threads spin-wait on a busy machine
+        return float(np.clip(np.sum(ra * rp) / math.sqrt(float(np.sum(ra * ra)) * float(np.sum(rp * rp))), -1.0, 1.0))
+
+
+def gain_curves(actual: ArrayLike, predictions: Mapping[str, ArrayLike]) -> dict[str, tuple[FloatArray, FloatArray, float]]:
+    """:func:`gain_curve` and :func:`normalized_gini` of each prediction, the Gini read off its curve.
+
+    The realised-value side (total, the perfect ranking's Gini) is computed once for all of them.
+    """
+    a = as_vector(actual, "actual")
+    side = _ActualSide(a)
+    out = {}
+    for name, predicted in predictions.items():
+        x, y = gain_curve(a, predicted)
+        if side.perfect_gini <= 0:
+            gini = _undefined("normalized Gini", "all actual values are equal")
+        else:  # the curve's points after 0 are the Lorenz curve _gini builds
+            gini = _gini_of_lorenz(y[1:]) / side.perfect_gini
+        out[name] = (x, y, gini)
+    return out
 
 
 def decile_table(actual: ArrayLike, predicted: ArrayLike, n_bins: int = N_DECILES) -> pd.DataFrame:
@@ -409,7 +465,17 @@ def decile_table(actual: ArrayLike, predicted: ArrayLike, n_bins: int = N_DECILE
     a, p = _aligned(actual=actual, predicted=predicted)
     if a.size < n_bins:
         raise ValueError(f"a decile table needs at least n_bins={n_bins} customers, got {a.size}")
-    groups = np.array_split(np.argsort(-p, kind="stable"), n_bins)
+    return _decile_table(a, p, n_bins, _stable_descending(p))
+
+
+def _stable_descending(predicted: FloatArray) -> NDArray[np.intp]:
+    """Row order by descending prediction, ties in row order."""
+    return np.argsort(-predicted, kind="stable")
+
+
+def _decile_table(a: FloatArray, p: FloatArray, n_bins: int, descending: NDArray[np.intp]) -> pd.DataFrame:
+    """:func:`decile_table` of validated arrays, given ``_stable_descending(p)``."""
+    groups = np.array_split(descending, n_bins)
     actual_sum = np.array([a[g].sum() for g in groups])
     predicted_sum = np.array([p[g].sum() for g in groups])
     sizes = np.array([g.size for g in groups])
@@ -436,9 +502,15 @@ def decile_mape(actual: ArrayLike, predicted: ArrayLike, n_bins: int = N_DECILES
     """
     n_bins = _check_count(n_bins, "n_bins", 1)
     a, p = _aligned(actual=actual, predicted=predicted)
+    return _decile_mape(a, p, n_bins)
+
+
+def _decile_mape(a: FloatArray, p: FloatArray, n_bins: int, descending: NDArray[np.intp] | None = None) -> float:
+    """:func:`decile_mape` of validated arrays (``descending``: ``_stable_descending(p)`` when known)."""
     if a.size < n_bins:
         return _undefined("decile MAPE", f"{a.size} customer(s) cannot fill n_bins={n_bins} groups")
-    errors = decile_table(a, p, n_bins)[ABS_PCT_ERROR].to_numpy()
+    order = _stable_descending(p) if descending is None else descending
+    errors = _decile_table(a, p, n_bins, order)[ABS_PCT_ERROR].to_numpy()
     if np.isnan(errors).all():
         return _undefined("decile MAPE", "every decile has an actual sum of zero")
     return float(np.nanmean(errors))
@@ -471,16 +543,31 @@ def value_metrics(actual: ArrayLike, predicted: ArrayLike, prefix: str) -> dict[
     Keys: ``{prefix}_gini_norm, _spearman, _decile_mape, _top10_capture, _top20_capture,
     _aggregate_error_pct`` (definitions in :mod:`clvkit.evaluation.registry`).
     """
-    prefix = _check_prefix(prefix)
-    a, p = _aligned(actual=actual, predicted=predicted)
-    return {
-        f"{prefix}_gini_norm": normalized_gini(a, p),
-        f"{prefix}_spearman": spearman(a, p),
-        f"{prefix}_decile_mape": decile_mape(a, p),
-        f"{prefix}_top10_capture": top_share_captured(a, p, TOP10_FRACTION),
-        f"{prefix}_top20_capture": top_share_captured(a, p, TOP20_FRACTION),
-        f"{prefix}_aggregate_error_pct": aggregate_error_pct(a, p),
-    }
+    return value_metrics_by_prefix(actual, {prefix: predicted})
+
+
+def value_metrics_by_prefix(actual: ArrayLike, predictions: Mapping[str, ArrayLike]) -> dict[str, float]:
+    """:func:`value_metrics` of several predictions of the same realised values, keyed by prefix.
+
+    Same values; what depends on the realised values alone (their ranks, the perfect Gini) is
+    computed once.
+    """
+    a = as_vector(actual, "actual")
+    side = _ActualSide(a)
+    out: dict[str, float] = {}
+    for prefix, predicted in predictions.items():
+        prefix = _check_prefix(prefix)
+        a, p = _aligned(actual=a, predicted=predicted)
+        descending = _stable_descending(p)  # one sort for the deciles and the Spearman ranks
+        out.update({
+            f"{prefix}_gini_norm": side.normalized_gini(p),
+            f"{prefix}_spearman": side.spearman(p, descending),
+            f"{prefix}_decile_mape": _decile_mape(a, p, N_DECILES, descending),
+            f"{prefix}_top10_capture": top_share_captured(a, p, TOP10_FRACTION),
+            f"{prefix}_top20_capture": top_share_captured(a, p, TOP20_FRACTION),
+            f"{prefix}_aggregate_error_pct": aggregate_error_pct(a, p),
+        })
+    return out
 
 
 # --- churn ------------------------------------------------------------------------
@@ -533,6 +620,48 @@ def average_precision(y_true: ArrayLike, score: ArrayLike) -> float:
     if y.sum() == 0:
         return _undefined("average precision", "y_true has no positive outcome")
     return float(skm.average_precision_score(y, s))
+
+
+class BinaryCurves(NamedTuple):
+    """ROC and precision-recall curves of one score with their areas (see :func:`binary_curves`)."""
+
+    fpr: FloatArray
+    tpr: FloatArray
+    roc_thresholds: FloatArray
+    precision: FloatArray
+    recall: FloatArray
+    pr_thresholds: FloatArray
+    roc_auc: float
+    average_precision: float
+
+
+def binary_curves(y_true: ArrayLike, score: ArrayLike) -> BinaryCurves:
+    """:func:`roc_curve`, :func:`precision_recall_curve`, :func:`roc_auc` and :func:`average_precision` from one sort.
+
+    The four come from the same confusion counts per distinct threshold (scikit-learn's
+    ``confusion_matrix_at_thresholds``, one stable sort of the scores); each value is the one
+    the separate function returns, computed the way scikit-learn computes it (ROC AUC: trapezoids
+    over the curve without collinear points; AP: ``sum_k (R_k - R_{k-1}) P_k``). Both classes
+    must be present.
+    """
+    y, s = _binary_inputs(y_true, score)
+    if y.min() == y.max():
+        raise ValueError("y_true must hold both classes for ROC and precision-recall curves, got one class only")
+    _, fps, _, tps, thresholds = skm.confusion_matrix_at_thresholds(y, s)
+    fpr, tpr = np.r_[0.0, fps] / fps[-1], np.r_[0.0, tps] / tps[-1]
+    corners = np.arange(fps.size)
+    if fps.size > 2:  # roc_auc_score's curve drops points on straight segments (drop_intermediate)
+        corners = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
+    kept_fps, kept_tps = np.r_[0.0, fps[corners]], np.r_[0.0, tps[corners]]
+    area = skm.auc(kept_fps / kept_fps[-1], kept_tps / kept_tps[-1])
+    positives = tps + fps
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(positives != 0, tps / positives, 0.0)
+    recall = tps / tps[-1]
+    precision_sk, recall_sk = np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0]
+    ap = float(max(0.0, -np.sum(np.diff(recall_sk) * precision_sk[:-1])))
+    return BinaryCurves(fpr, tpr, np.r_[np.inf, thresholds.astype(np.float64)], np.r_[1.0, precision],
+                        np.r_[0.0, recall], np.r_[np.inf, thresholds], float(area), ap)
 
 
 def brier_score(y_true: ArrayLike, p: ArrayLike) -> float:
@@ -594,6 +723,15 @@ def top_decile_lift(y_true: ArrayLike, score: ArrayLike, top_fraction: float = T
     return _top_sum(y, s, k) / k / base_rate
 
 
+def ranking_areas(y_true: ArrayLike, score: ArrayLike) -> tuple[float, float]:
+    """``(roc_auc, average_precision)`` from one sort (:func:`binary_curves`); NaN where undefined, as there."""
+    y, s = _binary_inputs(y_true, score)
+    if y.min() == y.max():
+        return roc_auc(y, s), average_precision(y, s)
+    curves = binary_curves(y, s)
+    return curves.roc_auc, curves.average_precision
+
+
 def churn_metrics(y_true: ArrayLike, p: ArrayLike, prefix: str) -> dict[str, float]:
     """Churn metrics: ``{prefix}_roc_auc, _pr_auc, _brier, _ece, _top_decile_lift``.
 
@@ -602,9 +740,10 @@ def churn_metrics(y_true: ArrayLike, p: ArrayLike, prefix: str) -> dict[str, flo
     prefix = _check_prefix(prefix)
     y, prob = _binary_inputs(y_true, p)
     _check_probability(prob, "p")
+    auc, ap = ranking_areas(y, prob)
     return {
-        f"{prefix}_roc_auc": roc_auc(y, prob),
-        f"{prefix}_pr_auc": average_precision(y, prob),
+        f"{prefix}_roc_auc": auc,
+        f"{prefix}_pr_auc": ap,
         f"{prefix}_brier": brier_score(y, prob),
         f"{prefix}_ece": expected_calibration_error(y, prob),
         f"{prefix}_top_decile_lift": top_decile_lift(y, prob),

@@ -264,9 +264,13 @@ def plot_p_alive_matrix(matrix: pd.DataFrame) -> Figure:
 # --- value ranking -----------------------------------------------------------------
 
 
-def plot_deciles(actual: ArrayLike, predicted: ArrayLike) -> Figure:
-    """Mean predicted vs mean actual value per prediction decile (decile 1 = highest)."""
-    table = metrics.decile_table(actual, predicted)
+def plot_deciles(actual: ArrayLike, predicted: ArrayLike, *, table: pd.DataFrame | None = None) -> Figure:
+    """Mean predicted vs mean actual value per prediction decile (decile 1 = highest).
+
+    ``table``: :func:`clvkit.evaluation.metrics.decile_table` of the same arrays when the caller has it.
+    """
+    if table is None:
+        table = metrics.decile_table(actual, predicted)
     fig, (ax,) = _figure()
     x = table[metrics.DECILE].to_numpy()
     ax.bar(x - BAR_WIDTH / 2, table[metrics.PREDICTED_MEAN], BAR_WIDTH, label="predicted")
@@ -288,10 +292,9 @@ def plot_gain_curve(actual: ArrayLike, scores: Mapping[str, ArrayLike]) -> Figur
     a = _vector(actual, "actual")
     vectors = _check_scores(scores, a.size)
     fig, (ax,) = _figure()
-    for name, score in vectors.items():
-        x, y = thin_curve(*metrics.gain_curve(a, score))
-        ax.plot(x, y, label=f"{name} (Gini {metrics.normalized_gini(a, score):.3f})")
-    x, y = thin_curve(*metrics.gain_curve(a, a))
+    for name, (x, y, gini) in metrics.gain_curves(a, vectors).items():  # each Gini read off its curve
+        ax.plot(*thin_curve(x, y), label=f"{name} (Gini {gini:.3f})")
+    x, y = thin_curve(np.arange(a.size + 1) / a.size, np.r_[0.0, np.cumsum(np.sort(a)[::-1])] / a.sum())
     ax.plot(x, y, "k--", alpha=REFERENCE_ALPHA, label="perfect")
     ax.plot([0.0, 1.0], [0.0, 1.0], "k:", alpha=REFERENCE_ALPHA, label="random")
     ax.set_title("Gain curve of realised value")
@@ -351,10 +354,9 @@ def plot_roc_pr(y: ArrayLike, scores: Mapping[str, ArrayLike]) -> Figure:
     vectors = _check_scores(scores, labels.size)
     fig, (roc_ax, pr_ax) = _figure(2)
     for name, score in vectors.items():
-        fpr, tpr, _ = metrics.roc_curve(labels, score)
-        roc_ax.plot(*thin_curve(fpr, tpr), label=f"{name} (AUC {metrics.roc_auc(labels, score):.3f})")
-        precision, recall, _ = metrics.precision_recall_curve(labels, score)
-        pr_ax.plot(*thin_curve(recall, precision), label=f"{name} (AP {metrics.average_precision(labels, score):.3f})")
+        curves = metrics.binary_curves(labels, score)  # both curves and both areas from one sort
+        roc_ax.plot(*thin_curve(curves.fpr, curves.tpr), label=f"{name} (AUC {curves.roc_auc:.3f})")
+        pr_ax.plot(*thin_curve(curves.recall, curves.precision), label=f"{name} (AP {curves.average_precision:.3f})")
     roc_ax.plot([0.0, 1.0], [0.0, 1.0], "k:", alpha=REFERENCE_ALPHA, label="chance")
     pr_ax.axhline(labels.mean(), color="k", linestyle=":", alpha=REFERENCE_ALPHA, label="base rate")
     roc_ax.set_title("ROC curve")
@@ -409,14 +411,17 @@ def churn_loss_concentration(values: Sequence[float] | np.ndarray, top_fraction:
     return float(array[:top].sum() / array.sum())
 
 
-def value_at_risk_summary(df: pd.DataFrame, top_fraction: float = VALUE_AT_RISK_TOP_FRACTION, **columns: str) -> pd.DataFrame:
+def value_at_risk_summary(df: pd.DataFrame, top_fraction: float = VALUE_AT_RISK_TOP_FRACTION, *,
+                          summary: pd.DataFrame | None = None, **columns: str) -> pd.DataFrame:
     """Where the value at risk is: :func:`segment_summary` led by a row for the top customers.
 
     The first row (``grouping == "top customers"``) holds the ``top_fraction`` of customers with
     the highest churn-loss value: their count, values and ``churn_loss_share`` (the share of the
-    total churn-loss value they hold).
+    total churn-loss value they hold). ``summary``: :func:`segment_summary` of the same ``df``
+    and ``columns`` when the caller already has it (not computed twice).
     """
-    summary = segment_summary(df, **columns)
+    if summary is None:
+        summary = segment_summary(df, **columns)
     loss_col = columns.get("churn_loss_col", schemas.CHURN_LOSS_VALUE)
     current_col = columns.get("current_value_col", schemas.CURRENT_VALUE)
     clv_col = columns.get("clv_col", schemas.CLV)
@@ -434,13 +439,19 @@ def value_at_risk_summary(df: pd.DataFrame, top_fraction: float = VALUE_AT_RISK_
 
 
 def _summary_block(df: pd.DataFrame, group_col: str, value_cols: list[str], totals: tuple[float, float]) -> pd.DataFrame:
-    labels = df[group_col].astype(object).where(df[group_col].notna(), MISSING_GROUP).astype(str)
+    # the labels of the distinct values only (not of every row): missing -> "(missing)", then text;
+    # distinct values with the same text (1 and "1") form one group
+    codes, distinct = pd.factorize(df[group_col], use_na_sentinel=False)
+    texts = pd.Series(distinct, dtype=object)
+    texts = texts.where(texts.notna(), MISSING_GROUP).astype(str)
+    text_codes, names = pd.factorize(texts)
     current, clv, loss = value_cols
-    grouped = df[value_cols].groupby(labels.to_numpy(), sort=True)
+    grouped = df[value_cols].groupby(text_codes[codes], sort=True)
+    sizes = grouped.size()
     block = pd.DataFrame(
         {
-            GROUP: grouped.size().index.astype(str),
-            CUSTOMERS: grouped.size().to_numpy(),
+            GROUP: names[sizes.index.to_numpy()].astype(str),
+            CUSTOMERS: sizes.to_numpy(),
             CURRENT_VALUE: grouped[current].sum().to_numpy(),
             CLV: grouped[clv].sum().to_numpy(),
             CHURN_LOSS: grouped[loss].sum().to_numpy(),

@@ -374,37 +374,49 @@ class CustomerDays:
         """Position after each customer's last customer-day."""
         return np.append(self.start[1:], self.cust.size)[: self.start.size]
 
-    @cached_property
-    def _search_key(self) -> tuple[np.ndarray, int, int]:
-        """(customer, day) packed into one sorted int64 per customer-day, with its base/width."""
-        base = int(self.day.min()) - 1 if self.day.size else 0
-        width = self.end_day - base + 1
-        key = self.cust * width
-        key += self.day
-        key -= base
-        return key, base, width
-
     def first_after(self, day: int) -> np.ndarray:
-        """Position of each customer's first customer-day after ``day`` (``stop`` if none)."""
-        key, base, width = self._search_key
-        bound = min(max(day - base, 0), width - 1)
-        queries = np.arange(self.n_customers, dtype=np.int64) * width + bound
-        return np.searchsorted(key, queries, side="right")
+        """Position of each customer's first customer-day after ``day`` (``stop`` if none).
+
+        Days are sorted within a customer, so this is ``stop`` minus the customer's days after
+        ``day``: one ``np.add.reduceat`` of a mask (no binary search).
+        """
+        if self.n_customers == 0:
+            return np.zeros(0, dtype=np.int64)
+        after = np.add.reduceat(self.day > day, self.start, dtype=np.int64)
+        return self.stop - after
 
     def segment_sums(self, values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
         """Sum of ``values[low[i]:high[i]]`` for each customer ``i`` (segments within customers).
 
         One ``np.add.reduceat`` over the interleaved bounds; empty segments give 0.
         """
-        if low.size == 0:
-            return np.zeros(0, dtype=np.float64)
-        bounds = np.empty(2 * low.size, dtype=np.int64)
-        bounds[0::2], bounds[1::2] = low, high
-        np.minimum(bounds, values.size - 1, out=bounds)  # only empty segments reach the end
-        sums = np.add.reduceat(values, bounds[:-1])[0::2]
-        sums[-1] = np.add.reduce(values[low[-1]:high[-1]])  # reduceat's last runs to the end
-        sums[low >= high] = 0.0
-        return sums
+        return self.adjacent_segment_sums(values, low, high)[0]
+
+    def adjacent_segment_sums(self, values: np.ndarray, *bounds: np.ndarray) -> list[np.ndarray]:
+        """Sums of ``values[b[j][i]:b[j + 1][i]]`` for each customer ``i`` and each pair of bounds.
+
+        ``bounds`` are non-decreasing per customer and stay inside the customer's rows. One
+        ``np.add.reduceat`` over the interleaved bounds gives every segment; each is summed on
+        its own (``np.add.reduce``'s pairwise order), exactly as a separate reduction of that
+        segment. Empty segments give 0.
+        """
+        k = len(bounds)
+        n = bounds[0].size
+        if n == 0:
+            return [np.zeros(0, dtype=np.float64) for _ in range(k - 1)]
+        interleaved = np.empty(k * n, dtype=np.int64)
+        for j, bound in enumerate(bounds):
+            interleaved[j::k] = bound
+        np.minimum(interleaved, values.size - 1, out=interleaved)  # only empty segments reach the end
+        sums = np.add.reduceat(values, interleaved)
+        out = []
+        for j in range(k - 1):
+            low, high = bounds[j], bounds[j + 1]
+            part = sums[j::k].copy()
+            part[-1] = np.add.reduce(values[low[-1]:high[-1]])  # the last bound may have been clipped
+            part[low >= high] = 0.0
+            out.append(part)
+        return out
 
     @cached_property
     def first_day(self) -> np.ndarray:

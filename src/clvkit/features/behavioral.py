@@ -324,8 +324,7 @@ def _windows(periods: CustomerDays, windows: Sequence[int]) -> dict[str, np.ndar
     for w in windows:
         in_last = periods.first_after(periods.end_day - w)
         in_previous = periods.first_after(periods.end_day - 2 * w)
-        spend_last = periods.segment_sums(periods.spend, in_last, stop)
-        spend_prev = periods.segment_sums(periods.spend, in_previous, in_last)
+        spend_prev, spend_last = periods.adjacent_segment_sums(periods.spend, in_previous, in_last, stop)
         out[f"purchase_days_{w}d"] = stop - in_last
         out[f"spend_{w}d"] = spend_last
         out[f"spend_trend_{w}d"] = _trend(spend_last, spend_prev)

@@ -12,6 +12,7 @@ those with a transaction on or before it -- the customers of the summary at that
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 
 from clvkit import schemas
 from clvkit.constants import DEFAULT_CHURN_WINDOW_DAYS
-from clvkit.features._periods import to_day
+from clvkit.features._periods import day_to_date, factorize_ids, to_day
 
 #: Name of the churn label series: 1 = no purchase in the window.
 CHURNED: Final = "churned"
@@ -28,7 +29,6 @@ PURCHASE_DAYS_WINDOW: Final = "purchase_days_window"
 #: Net spend in the window (sum of amounts, returns included; may be negative), as spend_holdout.
 SPEND_WINDOW: Final = "spend_window"
 
-_ONE_DAY = pd.Timedelta(days=1)
 
 
 def churn_labels(
@@ -50,33 +50,64 @@ def future_value(transactions: pd.DataFrame, cutoff: Any, window_days: int) -> p
     Columns ``purchase_days_window`` (int64) and ``spend_window`` (float64, 0.0 without an
     amount column), indexed by ``customer_id`` (sorted); zeros for customers without activity.
     """
-    days = _check_window_days(window_days)
-    start = _day(cutoff, "cutoff") + _ONE_DAY
+    return future_values(transactions, cutoff, (window_days,))[0]
+
+
+def future_values(
+    transactions: pd.DataFrame, cutoff: Any, windows_days: Sequence[int]
+) -> list[pd.DataFrame]:
+    """:func:`future_value` for several windows after the same cut-off, in one pass.
+
+    Ids are factorised and timestamps turned into day numbers once; a window's purchase days
+    are its distinct (customer, day) pairs (one ``np.sort``) counted with ``np.bincount``. The
+    spend is pandas' sorted grouped sum on integer codes numbered in id order, rows in input
+    order: the same group numbers as a ``groupby`` on the ids themselves, hence the same
+    summation (pandas' compensated sum, or its ``reduceat`` path when the rows come sorted by
+    customer), bit for bit.
+    """
+    days = [_check_window_days(w) for w in windows_days]
+    if not days:
+        raise ValueError("future_values needs at least one window (window_days)")
+    start = to_day(cutoff, "cutoff") + 1  # day number of the first day of every window
     ts = _timestamps(transactions)
-    ids = transactions[schemas.CUSTOMER_ID]
-    known = _known_customers(ids, ts, start)
-    in_window = ((ts >= start) & (ts < start + pd.Timedelta(days=days))).to_numpy()
-    window_ids = ids[in_window].to_numpy()
-    purchase_days = (
-        pd.DataFrame({"id": window_ids, "day": ts[in_window].dt.floor("D").to_numpy()})
-        .drop_duplicates()
-        .groupby("id")
-        .size()
-    )
-    if schemas.AMOUNT in transactions.columns:
-        amounts = transactions[schemas.AMOUNT].to_numpy(dtype=float)[in_window]
-        spend = pd.Series(amounts, index=window_ids).groupby(level=0).sum()
-    else:
-        spend = pd.Series(dtype=float)
-    return pd.DataFrame(
-        {
-            PURCHASE_DAYS_WINDOW: purchase_days.reindex(known, fill_value=0).to_numpy(
-                dtype="int64"
-            ),
-            SPEND_WINDOW: spend.reindex(known, fill_value=0.0).to_numpy(dtype="float64"),
-        },
-        index=known,
-    )
+    codes, ids = factorize_ids(transactions[schemas.CUSTOMER_ID])
+    if not ids.is_monotonic_increasing:  # e.g. categories not in sorted order: number ids in sorted order
+        order = ids.argsort()
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size, dtype=np.int64)
+        codes, ids = rank[codes], ids.take(order)
+    day = ts.to_numpy().astype("datetime64[D]").view(np.int64)
+    known = np.zeros(ids.size, dtype=bool)
+    known[codes[day < start]] = True
+    if not known.any():
+        first = ts.min() if len(ts) else None
+        raise ValueError(
+            f"no customer has a transaction on or before the cut-off {day_to_date(start - 1):%Y-%m-%d} "
+            f"(first transaction: {first}); choose a later cut-off"
+        )
+    longest = max(days)
+    rows = np.flatnonzero((day >= start) & (day < start + longest))  # input order
+    row_codes, row_days = codes[rows], day[rows] - start
+    pairs = np.sort(row_codes * longest + row_days)  # (customer, window day), sorted
+    pairs = pairs[np.flatnonzero(np.diff(pairs, prepend=-1))]  # distinct
+    pair_codes, pair_days = np.divmod(pairs, longest)
+    amounts = (transactions[schemas.AMOUNT].to_numpy(dtype=np.float64)[rows]
+               if schemas.AMOUNT in transactions.columns else None)
+    index = ids[known].rename(schemas.CUSTOMER_ID)
+    out = []
+    for w in days:
+        purchase_days = np.bincount(pair_codes[pair_days < w], minlength=ids.size)[known]
+        spend = np.zeros(ids.size, dtype=np.float64)
+        if amounts is not None:
+            inside = row_days < w
+            sums = pd.Series(amounts[inside]).groupby(row_codes[inside], sort=True).sum()  # as on the ids
+            spend[sums.index.to_numpy()] = sums.to_numpy()
+        window = pd.DataFrame(
+            {PURCHASE_DAYS_WINDOW: purchase_days.astype(np.int64, copy=False), SPEND_WINDOW: spend[known]},
+            index=index,
+        )
+        out.append(window)
+    return out
 
 
 def check_window_fits(first_date: Any, cutoff: Any, window_days: int, data_end: Any) -> None:
@@ -118,21 +149,6 @@ def check_window_fits(first_date: Any, cutoff: Any, window_days: int, data_end: 
 def _day(value: Any, name: str) -> pd.Timestamp:
     """Midnight of a tz-naive date-like (its time of day dropped, as ``btyd`` does)."""
     return pd.Timestamp(to_day(value, name), unit="D")
-
-
-def _known_customers(ids: pd.Series, ts: pd.Series, start: pd.Timestamp) -> pd.Index:
-    """Sorted ids of customers with a transaction before ``start`` (the day after the cut-off)."""
-    uniques = pd.unique(ids[(ts < start).to_numpy()])
-    if isinstance(uniques, pd.Categorical):  # ids factorised at ingestion: the ids themselves
-        uniques = uniques.categories.take(uniques.codes)
-    known = pd.Index(uniques, name=schemas.CUSTOMER_ID).sort_values()
-    if known.empty:
-        first = ts.min() if len(ts) else None
-        raise ValueError(
-            f"no customer has a transaction on or before the cut-off {start - _ONE_DAY:%Y-%m-%d} "
-            f"(first transaction: {first}); choose a later cut-off"
-        )
-    return known
 
 
 def _check_window_days(window_days: Any) -> int:

@@ -63,13 +63,21 @@ def current_value_columns(
     """
     from clvkit.features._periods import local_codes
 
-    gross = row_gross_margin(transactions, margin)[rows.s_rows]  # type: ignore[attr-defined]
+    if schemas.COST in transactions or schemas.MARGIN in transactions:
+        gross = row_gross_margin(transactions, margin)[rows.s_rows]  # type: ignore[attr-defined]
+    else:  # amount x margin: the same product per row, on the amounts already in sorted order
+        gross = rows.s_amounts * margin  # type: ignore[attr-defined]
     days, codes = rows.s_days, rows.s_codes  # type: ignore[attr-defined]
-    keep = days <= periods.end_day  # type: ignore[attr-defined]
+    end_day = periods.end_day  # type: ignore[attr-defined]
+    keep = days <= end_day
     n = periods.n_customers  # type: ignore[attr-defined]
     customer = codes if n == rows.ids.size else local_codes(rows, periods, codes)  # type: ignore[attr-defined]
-    lifetime = np.bincount(customer[keep], gross[keep], minlength=n)
-    recent = keep & (days > periods.end_day - window_days)  # type: ignore[attr-defined]
+    if keep.all():  # every row is history: no filtered copies
+        lifetime = np.bincount(customer, gross, minlength=n)
+    else:
+        lifetime = np.bincount(customer[keep], gross[keep], minlength=n)
+    recent = days > end_day - window_days
+    recent &= keep
     trailing = np.bincount(customer[recent], gross[recent], minlength=n)
     return {
         CURRENT_VALUE: np.maximum(lifetime[:n], 0.0),

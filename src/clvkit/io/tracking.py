@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,10 +18,18 @@ from mlflow.tracking import MlflowClient
 
 from clvkit.io.artifact import DataFingerprint, fingerprint  # noqa: F401  (re-exported)
 from clvkit.io.metric_names import internal_metrics
+from clvkit.io.store import (  # noqa: F401  (re-exported)
+    DEFAULT_TRACKING_URI,
+    SERVER_CHECK_TIMEOUT_S,
+    STORE_LOCK_POLL_S,
+    STORE_LOCK_TIMEOUT_S,
+    prepare_store,
+    sqlite_path,
+    tracking_uri,
+)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 FINGERPRINT_TAG = "data_fingerprint"
@@ -39,103 +46,13 @@ def configure_tracking() -> str:
 
     The registry follows the tracking URI unless ``MLFLOW_REGISTRY_URI`` says otherwise. The
     store is checked (and a new SQLite store initialised, under a file lock) here, so that a
-    lost store fails before any expensive work and concurrent first runs do not race.
+    lost store fails before any expensive work and concurrent first runs do not race
+    (:mod:`clvkit.io.store`; ``clvkit train`` prepares it in the background while it reads the data).
     """
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     prepare_store(uri)
     return uri
-
-
-# --- store initialisation --------------------------------------------------------------------
-
-#: Seconds a process waits for another one to finish initialising the same SQLite store.
-STORE_LOCK_TIMEOUT_S = 600.0
-#: Pause between two attempts at the store lock.
-STORE_LOCK_POLL_S = 0.2
-#: Seconds to wait for a tracking server's health endpoint.
-SERVER_CHECK_TIMEOUT_S = 10.0
-_PREPARED_STORES: set[str] = set()
-
-
-def prepare_store(uri: str) -> None:
-    """Make sure the tracking (and registry) store at ``uri`` is usable; raise UserInputError if not.
-
-    SQLite: the schema is created or migrated once, under an exclusive lock on ``<db>.lock``, so two
-    first runs on one fresh file both succeed. HTTP(S): the server's ``/health`` must answer.
-    """
-    if uri in _PREPARED_STORES:
-        return
-    if uri.startswith("sqlite:"):
-        _initialise_sqlite_store(uri)
-    elif uri.startswith(("http://", "https://")):
-        _check_server(uri)
-    _PREPARED_STORES.add(uri)
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (None for an in-memory database)."""
-    location = uri.split("://", 1)[1] if "://" in uri else ""
-    location = location.split("?", 1)[0]
-    if not location.startswith("/") or location in {"/", "/:memory:"}:
-        return None
-    return Path(location[1:])  # sqlite:///rel.db -> rel.db; sqlite:////abs.db -> /abs.db
-
-
-def _initialise_sqlite_store(uri: str) -> None:
-    import fcntl
-    import time
-
-    path = sqlite_path(uri)
-    if path is None:
-        return
-    if not path.parent.is_dir():
-        raise _store_error(uri, f"the folder {str(path.parent)!r} does not exist")
-    try:
-        lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:
-        raise _store_error(uri, f"cannot create the lock file {path}.lock ({exc.strerror})") from None
-    try:
-        deadline = time.monotonic() + STORE_LOCK_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise _store_error(uri, f"another process holds {path}.lock") from None
-                time.sleep(STORE_LOCK_POLL_S)
-        try:
-            client = MlflowClient(tracking_uri=uri)
-            client.search_experiments(max_results=1)  # creates or migrates the tracking tables
-            client.search_registered_models(max_results=1)  # and the registry's, when it shares the file
-        except Exception as exc:  # sqlalchemy/alembic/MLflow errors: the store is not usable
-            raise _store_error(uri, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-        finally:
-            fcntl.flock(lock_fd, fcntl.LOCK_UN)
-    finally:
-        os.close(lock_fd)
-
-
-def _check_server(uri: str) -> None:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_CHECK_TIMEOUT_S):
-            pass
-    except (urllib.error.URLError, OSError) as exc:
-        raise _store_error(uri, f"the server does not answer ({getattr(exc, 'reason', exc)})") from None
-
-
-def _store_error(uri: str, problem: str) -> Exception:
-    from clvkit.exceptions import UserInputError
-
-    return UserInputError(
-        f"the MLflow tracking store {uri!r} cannot be used: {problem}. Set MLFLOW_TRACKING_URI to a "
-        "sqlite:///<path>/mlflow.db in an existing, writable folder or to a running tracking server "
-        "(nothing was trained)"
-    )
 
 
 # DataFingerprint and fingerprint() live in io/artifact.py (no MLflow), re-exported here.

@@ -402,7 +402,9 @@ class PurchaseModelBase(BaseEstimator):
         # E[. | alive] depends on (t, x, T) only: evaluate it once per distinct triple
         frame = pd.DataFrame({"t": flat_t, "x": flat_x, "T": flat_T})
         codes = frame.groupby(["t", "x", "T"], sort=False).ngroup().to_numpy()
-        first = np.unique(codes, return_index=True)[1]
+        # ngroup(sort=False) numbers groups by first appearance: a row opens a group when its code
+        # exceeds every earlier one (np.unique on integers is a slow hash in numpy 2.4)
+        first = np.flatnonzero(codes > np.maximum.accumulate(np.r_[-1, codes[:-1]]))
         conditional = cls._alive_expectation(params, flat_t[first], flat_x[first], flat_T[first])
         return np.atleast_1d((alive * conditional[codes]).reshape(shape))
 

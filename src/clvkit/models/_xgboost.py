@@ -45,6 +45,20 @@ def threads(n_jobs: int | None, n_rows: int | None = None) -> int:
     return int(n_jobs)
 
 
+def predict(booster: Any, matrix: FloatArray, **kwargs: Any) -> NDArray[np.float32]:
+    """``booster.inplace_predict(matrix, **kwargs)`` on one thread per :data:`ROWS_PER_THREAD` rows, up to every core.
+
+    Each row's prediction is computed on its own, so the thread count never changes a value
+    (unlike training, whose threads ``n_jobs`` sets); small batches (serving) stay on one thread.
+    The count is set on the booster only when it changes.
+    """
+    wanted = threads(None, max(int(matrix.shape[0]), ROWS_PER_THREAD))
+    if getattr(booster, "_clvkit_nthread", None) != wanted:
+        booster.set_param({"nthread": wanted})
+        booster._clvkit_nthread = wanted
+    return booster.inplace_predict(matrix, **kwargs)
+
+
 def stratified_sample(strata: NDArray[np.integer], size: int | None, seed: int) -> NDArray[np.intp] | None:
     """Seeded rows of a training set kept for fitting: ``size`` of them, each stratum in proportion.
 
@@ -56,7 +70,8 @@ def stratified_sample(strata: NDArray[np.integer], size: int | None, seed: int) 
     n = strata.size
     if size is None or size >= n:
         return None
-    labels, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    inverse, labels = pd.factorize(strata, sort=True)  # np.unique's outputs; its integer hash is slow
+    counts = np.bincount(inverse, minlength=labels.size)
     exact = counts * (size / n)
     quota = np.floor(exact).astype(np.int64)
     quota = np.where((quota == 0) & (counts > 0), 1, quota)
@@ -161,12 +176,11 @@ class FeatureChecks:
 
     def numeric_matrix(self, X: pd.DataFrame, names: list[str], stage: str) -> FloatArray:
         """Float matrix of the named columns; NaN stays (xgboost's missing value), inf is refused."""
+        dtypes = dict(zip(X.columns, X.dtypes, strict=True))  # one lookup, not a Series per column
         non_numeric = {
-            c: str(X[c].dtype)
+            c: str(dtypes[c])
             for c in names
-            if not (
-                pd.api.types.is_numeric_dtype(X[c].dtype) or pd.api.types.is_bool_dtype(X[c].dtype)
-            )
+            if not (pd.api.types.is_numeric_dtype(dtypes[c]) or pd.api.types.is_bool_dtype(dtypes[c]))
         }
         if non_numeric:
             raise UserInputError(
@@ -174,7 +188,9 @@ class FeatureChecks:
                 f"{non_numeric}. Encode or drop them before training"
             )
         matrix = X[names].to_numpy(dtype="float64", na_value=np.nan)
-        infinite = [c for c, col in zip(names, matrix.T, strict=True) if np.isinf(col).any()]
+        infinite = [] if not np.isinf(matrix).any() else [
+            c for c, col in zip(names, matrix.T, strict=True) if np.isinf(col).any()
+        ]
         if infinite:
             raise UserInputError(
                 f"{self.subject} features hold infinite values in column(s) {infinite}"

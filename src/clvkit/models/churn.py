@@ -42,6 +42,7 @@ from clvkit.models._xgboost import (
     check_n_jobs,
     gain_importances,
     plain,
+    predict,
     stratified_sample,
     threads,
 )
@@ -92,8 +93,10 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
     random_state : int
         Seed of the split and the booster.
     n_jobs : int or None
-        Booster threads; ``-1`` every core; ``None`` (default) every core, or fewer for a small
+        Training threads; ``-1`` every core; ``None`` (default) every core, or fewer for a small
         training set (one per ``ROWS_PER_THREAD`` rows), where threads cost more than they save.
+        Predictions take one thread per ``ROWS_PER_THREAD`` rows up to every core whatever
+        ``n_jobs`` is (their values do not depend on the thread count).
     max_train_rows : int or None
         Above this many rows, the booster and its calibrator see a seeded sample of this size,
         stratified by label (the churn rate is kept). ``None`` (default): every row.
@@ -434,4 +437,4 @@ def _stratified_split(
 
 
 def _margins(booster: Any, matrix: FloatArray) -> FloatArray:
-    return np.asarray(booster.inplace_predict(matrix, predict_type="margin"), dtype=np.float64)
+    return np.asarray(predict(booster, matrix, predict_type="margin"), dtype=np.float64)

@@ -95,11 +95,26 @@ def discounted_clv(
     model = _fitted_model(purchase_model)
     t_grid = month_units * np.arange(1, months + 1, dtype=float)
     codes, cumulative = model.alive_expectation_pairs(t_grid, x, T_)
-    per_month = np.diff(cumulative, axis=1, prepend=0.0)  # the expectation is exactly 0 at t = 0
-    discount = (1.0 + monthly_rate) ** -np.arange(1, months + 1, dtype=float)
-    weighted = per_month @ discount
-    purchases_weight = model.p_alive(x, tx, T_) * weighted[codes]
+    purchases_weight = model.p_alive(x, tx, T_) * discounted_month_sums(cumulative, monthly_rate)[codes]
     return share * value * purchases_weight
+
+
+def summary_arrays(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> list[FloatArray]:
+    """The BTYD summary as 1-D float arrays; ``ValueError`` unless finite, non-negative and of one length."""
+    return _summary_arrays(frequency, recency, T)
+
+
+def month_grid_units(time_unit: str, horizon_months: int, days_per_month: float = DAYS_PER_MONTH) -> FloatArray:
+    """Month ends ``t_k = k * days_per_month / days_per_unit``, k = 1..horizon_months, in ``time_unit``."""
+    return _month_length_units(time_unit, days_per_month) * np.arange(1, _check_horizon(horizon_months) + 1,
+                                                                        dtype=float)
+
+
+def discounted_month_sums(cumulative: FloatArray, monthly_rate: float) -> FloatArray:
+    """``sum_k (E[Y(t_k)] - E[Y(t_{k-1})]) / (1 + i_m)^k`` per row of ``cumulative`` (E[Y(t_k)] by column k)."""
+    per_month = np.diff(cumulative, axis=1, prepend=0.0)  # the expectation is exactly 0 at t = 0
+    discount = (1.0 + monthly_rate) ** -np.arange(1, cumulative.shape[1] + 1, dtype=float)
+    return per_month @ discount
 
 
 def expected_purchases_over_horizon(

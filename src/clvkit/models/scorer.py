@@ -49,11 +49,17 @@ from clvkit.models.blend import (
     ValueBlend,
     historical_window_value,
     horizon_ratio,
-    tenure_normalised_features,
-    window_components,
+    tenure_normalised_columns,
+    window_component_arrays,
 )
 from clvkit.models.churn import ChurnClassifier
-from clvkit.models.clv import discounted_clv
+from clvkit.models.clv import (
+    discounted_clv,
+    discounted_month_sums,
+    month_grid_units,
+    monthly_discount_rate,
+    summary_arrays,
+)
 from clvkit.models.customer_value import (
     DEFAULT_QUADRANT_NAME_TUPLE,
     assign_quadrants,
@@ -70,12 +76,19 @@ from clvkit.schemas import MARGIN_SHARE
 P_ALIVE_FEATURE = "btyd_p_alive"
 PURCHASES_WINDOW_FEATURE = "btyd_expected_purchases_window"
 ORDER_VALUE_FEATURE = "btyd_expected_order_value"
+#: The feature-table columns :func:`clvkit.models.customer_value.current_values` may read.
+_CURRENT_VALUE_INPUTS = (schemas.CURRENT_VALUE, schemas.CURRENT_VALUE_TRAILING, schemas.MONETARY_VALUE,
+                         "n_purchase_days", schemas.FREQUENCY, schemas.T)
 CLV_SOURCES = ("btyd", "btyd_all", "ml", "blend", "historical", "hybrid")
 #: Where the served churn probability comes from.
 CHURN_SOURCES = ("classifier", "closed_form")
 #: Output columns that are money; absent when a count-only run has no value per purchase.
 MONEY_COLUMNS = schemas.CLV_FAMILY_COLUMNS
 TIER_LABELS = ("A", "B", "C")
+#: Up to this many rows :func:`float_columns` converts the numeric columns in one ``to_numpy`` call (fixed cost
+#: of one call, what a served request of a few rows pays); above it column by column (pandas' interleave of
+#: mixed int/float blocks costs ~10x a per-column conversion on a million rows).
+FLOAT_MATRIX_MAX_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -116,13 +129,20 @@ def btyd_model_features(
     window_units = window_days / DAYS_PER_TIME_UNIT[time_unit]
     (purchases,) = expected_purchases_at(bgnbd, (window_units,), f, r, t)
     return pd.DataFrame(
-        {
-            P_ALIVE_FEATURE: bgnbd.p_alive(f, r, t),
-            PURCHASES_WINDOW_FEATURE: purchases,
-            ORDER_VALUE_FEATURE: gamma_gamma.expected_order_value(f, table[schemas.MONETARY_VALUE].to_numpy()),
-        },
+        btyd_feature_arrays(bgnbd.p_alive(f, r, t), purchases, gamma_gamma, f,
+                            table[schemas.MONETARY_VALUE].to_numpy()),
         index=table.index,
     )
+
+
+def btyd_feature_arrays(p_alive: np.ndarray, purchases_window: np.ndarray, gamma_gamma: GammaGammaModel,
+                        frequency: np.ndarray, monetary_value: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`btyd_model_features` by name, from P(alive) and E[X(churn window)] already computed."""
+    return {
+        P_ALIVE_FEATURE: p_alive,
+        PURCHASES_WINDOW_FEATURE: purchases_window,
+        ORDER_VALUE_FEATURE: gamma_gamma.expected_order_value(frequency, monetary_value),
+    }
 
 
 def expected_purchases_at(purchase_model: Any, units: Sequence[float], frequency: np.ndarray, recency: np.ndarray,
@@ -159,6 +179,44 @@ def churn_probability(churn: ChurnClassifier, features: pd.DataFrame) -> np.ndar
     """The classifier's P(churn) per row (1-D), whatever the shape of its ``predict_proba``."""
     p = np.asarray(churn.predict_proba(features[list(churn.feature_names_in_)]), dtype=float)
     return p[:, 1] if p.ndim == 2 else p
+
+
+def float_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The numeric (and bool) columns of a feature table as float64 arrays by name (missing values NaN),
+    cut from one float matrix built once: :func:`numeric_features` without a frame per step."""
+    numeric = table.select_dtypes(include=["number", "bool"])
+    if len(numeric) > FLOAT_MATRIX_MAX_ROWS:  # pandas' mixed-dtype interleave is slower than column by column
+        return {name: numeric[name].to_numpy(dtype="float64", na_value=np.nan) for name in numeric.columns}
+    matrix = np.asfortranarray(numeric.to_numpy(dtype="float64", na_value=np.nan))
+    return dict(zip(numeric.columns, matrix.T, strict=True))
+
+
+class _PurchasePass:
+    """The purchase model evaluated once per scoring call: P(alive | x, t_x, T) and E[X(u) | alive, x, T]
+    per distinct (x, T) pair for every horizon ``u`` the call needs and the month ends of the CLV horizon
+    (one ``alive_expectation_pairs`` call; the same numbers as separate calls, computed once)."""
+
+    def __init__(self, purchase_model: Any, f: np.ndarray, r: np.ndarray, t: np.ndarray, units: Sequence[float],
+                 month_grid: np.ndarray) -> None:
+        summary_arrays(f, r, t)  # finite, non-negative (as discounted_clv checks)
+        self.units = [float(u) for u in units]
+        self.alive = purchase_model.p_alive(f, r, t)
+        grid = np.concatenate([np.asarray(self.units, dtype=float), np.asarray(month_grid, dtype=float)])
+        self.codes, self.conditional = purchase_model.alive_expectation_pairs(grid, f, t)
+        self._discounted: dict[float, np.ndarray] = {}
+        self.window_value: np.ndarray | None = None  # the served blend's window value, once per call
+
+    def purchases(self, units: float) -> np.ndarray:
+        """E[X(units) | x, t_x, T] (BG/NBD eq. 10), as :func:`expected_purchases_at`."""
+        return self.alive * self.conditional[self.codes, self.units.index(float(units))]
+
+    def discounted_purchases(self, discount_rate_annual: float) -> np.ndarray:
+        """Σ_k ΔE[X(t_k)] / (1 + i)^k over the month grid: :func:`discounted_clv` at value 1 and margin 1."""
+        if discount_rate_annual not in self._discounted:
+            cumulative = self.conditional[:, len(self.units):]
+            weights = discounted_month_sums(cumulative, monthly_discount_rate(discount_rate_annual))
+            self._discounted[discount_rate_annual] = self.alive * weights[self.codes]
+        return self._discounted[discount_rate_annual]
 
 
 def numeric_features(table: pd.DataFrame) -> pd.DataFrame:
@@ -239,28 +297,50 @@ class ClvScorer:
 
         ``intervals=False`` skips the Monte Carlo interval (``clv_p10``/``clv_p90`` absent), for
         internal uses such as learning thresholds. The numeric columns become one float matrix
-        (:func:`numeric_features`) once per call; the BTYD features are computed once and shared.
+        (:func:`float_columns`) once per call, the purchase model is evaluated once for every
+        horizon the call needs (:class:`_PurchasePass`) and the scores frame is built once.
         """
+        return self._score(table, intervals, None)[0]
+
+    def score_with_revenue(self, table: pd.DataFrame, window_days: int, *,
+                           intervals: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+        """``(score(table, intervals=intervals), expected_revenue(table, window_days))`` in one pass: the same
+        numbers, with the purchase model and the value components (the ML model) evaluated once."""
+        scores, revenue = self._score(table, intervals, window_days)
+        return scores, revenue
+
+    def _score(self, table: pd.DataFrame, intervals: bool, revenue_days: int | None) -> tuple[pd.DataFrame, Any]:
         self._check_columns(table)
         s = self.settings
-        numeric = numeric_features(table)
-        f, r, t = _btyd_arrays(numeric)
+        cols = float_columns(table)
+        f, r, t = _btyd_arrays(cols)
+        units = self._units()
         horizon_units = s.horizon_months * DAYS_PER_MONTH / DAYS_PER_TIME_UNIT[s.time_unit]
+        revenue_units = () if revenue_days is None else (revenue_days / DAYS_PER_TIME_UNIT[s.time_unit],)
+        passes = _PurchasePass(self.bgnbd, f, r, t, (*units, horizon_units, *revenue_units),
+                               month_grid_units(s.time_unit, s.horizon_months))
         margin = customer_margin(table, s.margin)
-        btyd = btyd_model_features(numeric, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
-        eov = btyd[ORDER_VALUE_FEATURE].to_numpy()
+        btyd = btyd_feature_arrays(passes.alive, passes.purchases(units[0]), self.gamma_gamma, f,
+                                   cols[schemas.MONETARY_VALUE])
+        eov = btyd[ORDER_VALUE_FEATURE]
         # the numeric features + BTYD features frame, only for the models that read it
-        features = pd.concat([numeric, btyd], axis=1) if self._reads_features() else None
-        clv = self._clv(features, eov, f, r, t, margin, numeric, btyd)
+        features = self._features_frame(cols, btyd, table.index) if self._reads_features() else None
+        clv = self._clv(features, eov, passes, margin, cols, btyd)
         churn = self._churn(features, f, r, t)
-        (purchases,) = expected_purchases_at(self.bgnbd, (horizon_units,), f, r, t)
         out = {
-            schemas.P_ALIVE: btyd[P_ALIVE_FEATURE].to_numpy(),
-            schemas.EXPECTED_PURCHASES: purchases,
+            schemas.P_ALIVE: btyd[P_ALIVE_FEATURE],
+            schemas.EXPECTED_PURCHASES: passes.purchases(horizon_units),
             schemas.EXPECTED_ORDER_VALUE: eov,
             schemas.CLV: clv,
         }
-        return self._value_outputs(out, table, numeric, churn, margin, intervals)
+        revenue = None if revenue_days is None else self._revenue(cols, passes, btyd, revenue_days)
+        return self._value_outputs(out, table, cols, churn, margin, intervals, passes), revenue
+
+    def _units(self) -> tuple[float, float]:
+        """The churn window and the value (label) window, in the model's time unit."""
+        s = self.settings
+        return (s.churn_window_days / DAYS_PER_TIME_UNIT[s.time_unit],
+                s.value_window_days / DAYS_PER_TIME_UNIT[s.time_unit])
 
     def _reads_features(self) -> bool:
         """Whether the churn classifier or a stand-alone ML value model scores this call (they read
@@ -268,6 +348,12 @@ class ClvScorer:
         classifier = self.churn is not None and self.settings.churn_source != "closed_form"
         ml_clv = self.value_blend is None and self.value_model is not None and self.settings.clv_source != "btyd"
         return classifier or ml_clv
+
+    @staticmethod
+    def _features_frame(cols: dict[str, np.ndarray], btyd: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
+        """:func:`supervised_frame` from the call's float columns: numeric features + BTYD features."""
+        numeric = {name: values for name, values in cols.items() if name != MARGIN_SHARE}
+        return pd.DataFrame({**numeric, **btyd}, index=index)
 
     def clv_source_label(self) -> str:
         """Which model produced ``clv`` (the ``clv_source`` column)."""
@@ -277,48 +363,52 @@ class ClvScorer:
             return "btyd_scaled" if scaled else str(blend.source)
         return self.settings.clv_source if self.value_model is not None else "btyd"
 
-    def _value_outputs(self, out: dict[str, Any], table: pd.DataFrame, numeric: pd.DataFrame, churn: np.ndarray,
-                       margin: np.ndarray | float, intervals: bool) -> pd.DataFrame:
+    def _value_outputs(self, out: dict[str, Any], table: pd.DataFrame, cols: dict[str, np.ndarray],
+                       churn: np.ndarray, margin: np.ndarray | float, intervals: bool,
+                       passes: _PurchasePass) -> pd.DataFrame:
         """Add the value columns (interval, churn-loss value, current value, quadrant, tier, segment) to
         ``out`` (column name -> values) and build the scores frame once."""
         s = self.settings
         clv = np.clip(np.nan_to_num(np.asarray(out[schemas.CLV], dtype=float), nan=0.0), 0.0, None)
         source = self.clv_source_label()
-        current = current_values(numeric, margin, time_unit=s.time_unit, window_days=s.current_value_window_days,
+        inputs = pd.DataFrame({c: cols[c] for c in _CURRENT_VALUE_INPUTS if c in cols}, copy=False)
+        current = current_values(inputs, margin, time_unit=s.time_unit, window_days=s.current_value_window_days,
                                  value_per_purchase=s.value_per_purchase)
         if intervals and s.clv_available:
-            low, high = self._interval(numeric, clv, out[schemas.EXPECTED_ORDER_VALUE], margin, source)
+            low, high = self._interval(cols, clv, out[schemas.EXPECTED_ORDER_VALUE], margin, source, passes)
             out[schemas.CLV_P10], out[schemas.CLV_P90] = low, high
-        out[schemas.CLV_SOURCE] = source
+        out[schemas.CLV_SOURCE] = np.full(len(clv), source, dtype=object)
         out[schemas.CHURN_PROBABILITY] = churn
         out[schemas.CHURN_LOSS_VALUE] = churn_loss_value(clv, churn, out[schemas.P_ALIVE])
         if current is not None:
             out[schemas.CURRENT_VALUE], out[schemas.CURRENT_VALUE_TRAILING] = current
             out[schemas.VALUE_QUADRANT] = assign_quadrants(current[0], clv, s.quadrant_thresholds, s.quadrant_names)
         out[schemas.VALUE_TIER] = assign_tiers(clv, s.tier_thresholds)
-        out[schemas.RFM_SEGMENT] = table[schemas.RFM_SEGMENT].astype(str).to_numpy()
+        out[schemas.RFM_SEGMENT] = table[schemas.RFM_SEGMENT].astype(str).array  # text stays text: no round trip
         if not s.clv_available:
             out = {k: v for k, v in out.items() if k not in MONEY_COLUMNS}
         frame = pd.DataFrame(out, index=table.index)
-        return frame.astype({schemas.CLV_SOURCE: "str"}) if schemas.CLV_SOURCE in frame else frame
+        if schemas.CLV_SOURCE in frame and frame[schemas.CLV_SOURCE].dtype == object:  # pandas without str inference
+            frame = frame.astype({schemas.CLV_SOURCE: "str"})
+        return frame
 
-    def _interval(self, table: pd.DataFrame, clv: np.ndarray, eov: np.ndarray, margin: np.ndarray | float,
-                  source: str) -> tuple[np.ndarray, np.ndarray]:
+    def _interval(self, cols: dict[str, np.ndarray], clv: np.ndarray, eov: np.ndarray, margin: np.ndarray | float,
+                  source: str, passes: _PurchasePass) -> tuple[np.ndarray, np.ndarray]:
         """clv_p10 / clv_p90: BTYD predictive quantiles, scaled by clv / BTYD clv when clv is not BTYD."""
         s = self.settings
-        f, r, t = _btyd_arrays(table)
+        f, r, t = _btyd_arrays(cols)
         spend_model = self.gamma_gamma if s.value_per_purchase is None else None
         bounds = clv_intervals(
             self.bgnbd, f, r, t, time_unit=s.time_unit, horizon_months=s.horizon_months,
             discount_rate_annual=s.discount_rate_annual, margin=margin, spend_model=spend_model,
-            monetary_value=table[schemas.MONETARY_VALUE].to_numpy(dtype=float), order_value=eov,
+            monetary_value=cols[schemas.MONETARY_VALUE], order_value=eov,
             levels=s.interval_levels, n_draws=s.interval_draws, random_state=s.interval_seed,
             simulator=self._interval_simulator(spend_model),
         )
         if source != "btyd":
-            btyd_clv = discounted_clv(self.bgnbd, eov, f, r, t, time_unit=s.time_unit,
-                                      horizon_months=s.horizon_months, discount_rate_annual=s.discount_rate_annual,
-                                      margin=margin)
+            # discounted_clv(purchase model, eov, ..., margin) from the call's purchase pass
+            share = np.broadcast_to(np.asarray(margin, dtype=float), eov.shape)
+            btyd_clv = share * eov * passes.discounted_purchases(s.discount_rate_annual)
             ratio = np.where(btyd_clv > 0, clv / np.where(btyd_clv > 0, btyd_clv, 1.0), 1.0)
             bounds = bounds * ratio[:, None]
             flat = btyd_clv <= 0
@@ -367,18 +457,40 @@ class ClvScorer:
         """Window-value components (btyd, historical, btyd_all, ml) over ``window_days`` (default: the label window)."""
         s = self.settings
         window_days = float(window_days or s.value_window_days)
+        cols = float_columns(table)
+        f, r, t = _btyd_arrays(cols)
         if btyd is None:
             btyd = btyd_model_features(table, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
-        comps = window_components(table, self.bgnbd, self.gamma_gamma, btyd[ORDER_VALUE_FEATURE].to_numpy(),
-                                  window_days, s.time_unit)
-        if self.value_model is not None:
-            # the window values under their feature names, beside the BTYD features (same index)
-            named = pd.DataFrame({BTYD_WINDOW_VALUE: comps["btyd"].to_numpy(),
-                                  HISTORICAL_WINDOW_VALUE: comps["historical"].to_numpy(),
-                                  **{c: btyd[c].to_numpy() for c in btyd.columns}}, index=table.index)
-            inputs = tenure_normalised_features(table, named, s.time_unit)
-            comps["ml"] = self.value_model.predict(inputs[list(self.value_model.feature_names_in_)])
+        purchases = self.bgnbd.expected_purchases(window_days / DAYS_PER_TIME_UNIT[s.time_unit], f, r, t)
+        named = {c: btyd[c].to_numpy() for c in btyd.columns}
+        comps = self._components(cols, purchases, named[ORDER_VALUE_FEATURE], named, window_days, ml=True)
+        return pd.DataFrame(comps, index=table.index)
+
+    def _components(self, cols: dict[str, np.ndarray], purchases_window: np.ndarray, eov: np.ndarray,
+                    btyd: dict[str, np.ndarray], window_days: float, *, ml: bool) -> dict[str, np.ndarray]:
+        """Window-value components by name (``ml`` only when asked for and a value model exists)."""
+        s = self.settings
+        comps = window_component_arrays(cols, self.gamma_gamma, purchases_window, eov, window_days, s.time_unit)
+        if ml and self.value_model is not None:
+            # the window values under their feature names, beside the BTYD features
+            named = {BTYD_WINDOW_VALUE: comps["btyd"], HISTORICAL_WINDOW_VALUE: comps["historical"], **btyd}
+            comps["ml"] = self._predict_window_value(tenure_normalised_columns(cols, s.time_unit, named))
         return comps
+
+    def _predict_window_value(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The value model's prediction from its features by name: one float matrix, columns in the fitted order."""
+        model = self.value_model
+        names = list(model.feature_names_in_)
+        missing = [name for name in names if name not in inputs]
+        if missing:
+            raise FeatureMismatchError(
+                f"the value model needs {len(missing)} feature(s) the customer table does not give: "
+                f"{missing[:10]}; build the table with the same FeatureBuilder settings as at training"
+            )
+        block = np.empty((len(names), len(inputs[names[0]])))
+        for row, name in enumerate(names):
+            block[row] = inputs[name]
+        return model.predict(pd.DataFrame(block.T, columns=names, copy=False))
 
     def expected_revenue(self, table: pd.DataFrame, window_days: int) -> np.ndarray:
         """The served CLV's forecast of revenue over the next ``window_days`` (undiscounted, before margin).
@@ -387,32 +499,48 @@ class ClvScorer:
         evaluation compares with realised spend.
         """
         s = self.settings
-        f, r, t = _btyd_arrays(table)
-        btyd = btyd_model_features(table, self.bgnbd, self.gamma_gamma, s.churn_window_days, s.time_unit)
-        blend = self.value_blend
+        cols = float_columns(table)
+        f, r, t = _btyd_arrays(cols)
+        churn_units, value_units = self._units()
+        passes = _PurchasePass(self.bgnbd, f, r, t, (churn_units, value_units,
+                                                     window_days / DAYS_PER_TIME_UNIT[s.time_unit]), np.empty(0))
+        btyd = btyd_feature_arrays(passes.alive, passes.purchases(churn_units), self.gamma_gamma, f,
+                                   cols[schemas.MONETARY_VALUE])
+        return self._revenue(cols, passes, btyd, window_days)
+
+    def _revenue(self, cols: dict[str, np.ndarray], passes: _PurchasePass, btyd: dict[str, np.ndarray],
+                 window_days: int) -> np.ndarray:
+        """:meth:`expected_revenue` from the call's columns, purchase pass and BTYD features."""
+        s = self.settings
         units = window_days / DAYS_PER_TIME_UNIT[s.time_unit]
+        eov = btyd[ORDER_VALUE_FEATURE]
+        blend = self.value_blend
         if blend is None:
-            return self.bgnbd.expected_purchases(units, f, r, t) * btyd[ORDER_VALUE_FEATURE].to_numpy()
+            return passes.purchases(units) * eov
         if blend.source == "historical":
-            return blend.calibration_ * historical_window_value(table, window_days, s.time_unit)
+            return blend.calibration_ * historical_window_value(cols, window_days, s.time_unit)
         if blend.source == "btyd":
-            return blend.calibration_ * self.bgnbd.expected_purchases(units, f, r, t) * btyd[ORDER_VALUE_FEATURE].to_numpy()
-        window_value = blend.predict(self.value_components(table, btyd))
-        ratio = horizon_ratio(self.bgnbd.expected_purchases(units, f, r, t), self._window_purchases(f, r, t))
-        return window_value * ratio
+            return blend.calibration_ * passes.purchases(units) * eov
+        window_value = self._blend_window_value(blend, cols, passes, eov, btyd)
+        return window_value * horizon_ratio(passes.purchases(units), passes.purchases(self._units()[1]))
 
-    def _window_purchases(self, f: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:
-        s = self.settings
-        return expected_purchases_at(self.bgnbd, (s.value_window_days / DAYS_PER_TIME_UNIT[s.time_unit],), f, r, t)[0]
+    def _blend_window_value(self, blend: ValueBlend, cols: dict[str, np.ndarray], passes: _PurchasePass,
+                            eov: np.ndarray, btyd: dict[str, np.ndarray]) -> np.ndarray:
+        """The blend's calibrated window value (over the label window), computed once per call."""
+        if passes.window_value is None:
+            window = passes.purchases(self._units()[1])
+            components = self._components(cols, window, eov, btyd, self.settings.value_window_days, ml=blend.uses_ml)
+            passes.window_value = blend.predict(components)
+        return passes.window_value
 
-    def _clv(self, features: pd.DataFrame | None, eov: np.ndarray, f: np.ndarray, r: np.ndarray,
-             t: np.ndarray, margin: np.ndarray | float, table: pd.DataFrame | None = None,
-             btyd: pd.DataFrame | None = None) -> np.ndarray:
+    def _clv(self, features: pd.DataFrame | None, eov: np.ndarray, passes: _PurchasePass,
+             margin: np.ndarray | float, cols: dict[str, np.ndarray], btyd: dict[str, np.ndarray]) -> np.ndarray:
         s = self.settings
         blend = self.value_blend
-        if blend is not None and table is not None:
-            return self._blend_clv(blend, table, eov, f, r, t, margin, btyd)
+        if blend is not None:
+            return self._blend_clv(blend, cols, eov, passes, margin, btyd)
         if s.clv_source == "btyd" or self.value_model is None:
+            f, r, t = _btyd_arrays(cols)
             return discounted_clv(
                 self.bgnbd, eov, f, r, t, time_unit=s.time_unit, horizon_months=s.horizon_months,
                 discount_rate_annual=s.discount_rate_annual, margin=margin,
@@ -421,27 +549,25 @@ class ClvScorer:
         factor = ml_clv_factor(s.horizon_months, s.discount_rate_annual, s.value_window_days)
         return np.asarray(margin * window_value * factor, dtype=float)
 
-    def _blend_clv(self, blend: ValueBlend, table: pd.DataFrame, eov: np.ndarray, f: np.ndarray, r: np.ndarray,
-                   t: np.ndarray, margin: np.ndarray | float, btyd: pd.DataFrame | None = None) -> np.ndarray:
+    def _blend_clv(self, blend: ValueBlend, cols: dict[str, np.ndarray], eov: np.ndarray, passes: _PurchasePass,
+                   margin: np.ndarray | float, btyd: dict[str, np.ndarray]) -> np.ndarray:
         """Discounted gross-margin CLV of the chosen candidate: window value × discounted horizon factor.
 
         btyd: c · Σ_k margin · E[Z] · ΔE[X(t_k)] / (1+i)^k; historical: c · rate · the discounted
         horizon at a constant rate; ml/blend: window value × Σ_k ΔE[X(t_k)]/(1+i)^k / E[X(w)] (the
-        purchase model's attrition carries the window value to the horizon).
+        purchase model's attrition carries the window value to the horizon). The ML component is
+        only predicted when it carries weight.
         """
         s = self.settings
         if blend.source == "historical":
             factor = ml_clv_factor(s.horizon_months, s.discount_rate_annual, s.value_window_days)
-            value = blend.calibration_ * historical_window_value(table, s.value_window_days, s.time_unit)
+            value = blend.calibration_ * historical_window_value(cols, s.value_window_days, s.time_unit)
             return np.asarray(margin * value * factor, dtype=float)
-        discounted_purchases = discounted_clv(
-            self.bgnbd, 1.0, f, r, t, time_unit=s.time_unit, horizon_months=s.horizon_months,
-            discount_rate_annual=s.discount_rate_annual, margin=1.0,
-        )
+        discounted_purchases = passes.discounted_purchases(s.discount_rate_annual)
         if blend.source == "btyd":
             return np.asarray(margin * blend.calibration_ * eov * discounted_purchases, dtype=float)
-        window_value = blend.predict(self.value_components(table, btyd))
-        ratio = horizon_ratio(discounted_purchases, self._window_purchases(f, r, t))
+        ratio = horizon_ratio(discounted_purchases, passes.purchases(self._units()[1]))
+        window_value = self._blend_window_value(blend, cols, passes, eov, btyd)
         return np.asarray(margin * window_value * ratio, dtype=float)
 
     def _check_columns(self, table: pd.DataFrame) -> None:
@@ -492,12 +618,8 @@ class ClvScorer:
         )
 
 
-def _btyd_arrays(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (
-        table[schemas.FREQUENCY].to_numpy(dtype=float),
-        table[schemas.RECENCY].to_numpy(dtype=float),
-        table[schemas.T].to_numpy(dtype=float),
-    )
+def _btyd_arrays(table: pd.DataFrame | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(np.asarray(table[c], dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
 
 
 def customer_margin(table: pd.DataFrame, default: float) -> np.ndarray | float:

@@ -41,6 +41,7 @@ from clvkit.models._xgboost import (
     check_max_train_rows,
     check_n_jobs,
     gain_importances,
+    predict,
     stratified_sample,
     threads,
     value_strata,
@@ -96,8 +97,10 @@ class ValueRegressor(RegressorMixin, BaseEstimator):
     random_state : int
         Seed of the split and the booster.
     n_jobs : int or None
-        Booster threads; ``-1`` every core; ``None`` (default) every core, or fewer for a small
+        Training threads; ``-1`` every core; ``None`` (default) every core, or fewer for a small
         training set (one per ``ROWS_PER_THREAD`` rows), where threads cost more than they save.
+        Predictions take one thread per ``ROWS_PER_THREAD`` rows up to every core whatever
+        ``n_jobs`` is (their values do not depend on the thread count).
     balance_correction : bool
         Rescale predictions so that they sum to the target over the fitted rows.
     max_train_rows : int or None
@@ -181,7 +184,7 @@ class ValueRegressor(RegressorMixin, BaseEstimator):
         """``sum(y) / sum(prediction)`` over the fitted rows; 1.0 when off or undefined."""
         if not self.balance_correction:
             return 1.0
-        predicted = float(np.clip(booster.inplace_predict(matrix), 0.0, None).sum())
+        predicted = float(np.clip(predict(booster, matrix), 0.0, None).sum())
         actual = float(target.sum())
         if predicted <= 0 or actual <= 0:
             logger.warning("value booster: no balance correction (target total %g, predicted %g)", actual, predicted)
@@ -286,7 +289,7 @@ class ValueRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> FloatArray:
         """Predicted window value (>= 0) per row of ``X``, which must have the fitted columns in order."""
         matrix = _FEATURES.prediction_matrix(self, X)
-        predicted = np.asarray(self.booster_.inplace_predict(matrix), dtype=np.float64)
+        predicted = np.asarray(predict(self.booster_, matrix), dtype=np.float64)
         return np.clip(predicted, 0.0, None) * self.balance_factor_
 
     # --- serialisation ------------------------------------------------------------

@@ -25,7 +25,7 @@ from clvkit.exceptions import UserInputError
 from clvkit.features.btyd import CalibrationHoldout, calibration_holdout
 from clvkit.features.labels import churn_labels
 from clvkit.models.scorer import ORDER_VALUE_FEATURE, P_ALIVE_FEATURE, ClvScorer, closed_form_churn
-from clvkit.pipelines.fitting import StageModels, fit_stage, scorer_for
+from clvkit.pipelines.fitting import StageModels, fit_stage, scorer_and_scores
 
 logger = logging.getLogger(__name__)
 
@@ -129,24 +129,29 @@ def evaluate_origin(transactions: pd.DataFrame, origin: dt.date, holdout_end: dt
     check_holdout_purchases(transactions, history, origin, holdout_end)
     horizon_days = int(round(config.clv.horizon_months * DAYS_PER_MONTH))
     stage = fit_stage(history, origin, first_date, horizon_days, config)
-    scorer = scorer_for(stage, config)
+    holdout_days = (holdout_end - origin).days
+    scorer, learnt_scores, learnt_revenue = scorer_and_scores(stage, config, revenue_window_days=holdout_days)
     unit = config.data.time_unit
     within = transactions.loc[transactions[schemas.TIMESTAMP] < pd.Timestamp(holdout_end) + pd.Timedelta(days=1)]
     if schemas.AMOUNT not in within.columns:  # count-only: purchase counts only (spend columns are 0)
         within = within.assign(**{schemas.AMOUNT: 0.0})
     cal = calibration_holdout(within, origin, holdout_end, unit)
-    table = stage.table.loc[cal.table.index]
-    holdout_days = (holdout_end - origin).days
+    table = customer_rows(stage.table, cal.table.index)
     if schemas.AMOUNT in transactions.columns:
         actual = cal.table[schemas.SPEND_HOLDOUT].to_numpy(dtype=float)
     else:  # count-only: realised purchases valued at clv.value_per_purchase
         actual = cal.table[schemas.FREQUENCY_HOLDOUT].to_numpy(dtype=float) * float(config.clv.value_per_purchase or 0.0)
-    scores = scorer.score(table, intervals=False)  # only churn is read: no Monte Carlo interval
+    # only churn is read from the scores (no Monte Carlo interval); one pass with the revenue forecast,
+    # the one that learnt the scorer's thresholds when the holdout customers are the stage's
+    if table is stage.table and learnt_scores is not None and learnt_revenue is not None:
+        scores, served_revenue = learnt_scores, learnt_revenue
+    else:
+        scores, served_revenue = scorer.score_with_revenue(table, holdout_days)
     f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
     btyd = stage.btyd_features(table)
     purchases = stage.bgnbd.expected_purchases(cal.duration_holdout, f, r, t)
     predictions = {
-        "served": scorer.expected_revenue(table, holdout_days),
+        "served": served_revenue,
         "btyd": purchases * btyd[ORDER_VALUE_FEATURE].to_numpy(),
     }
     if "total_spend" in table:
@@ -157,13 +162,12 @@ def evaluate_origin(transactions: pd.DataFrame, origin: dt.date, holdout_end: dt
             table["r_score"].to_numpy(), table["f_score"].to_numpy(), table["m_score"].to_numpy())
     results: dict[str, float] = {}
     if stage.clv_available:
-        results.update(metrics.value_metrics(actual, predictions["served"], SERVED_PREFIX))
-        results.update(metrics.value_metrics(actual, predictions["btyd"], MODEL_PREFIXES["btyd"]))
-        if "historical" in predictions:
-            results.update(metrics.value_metrics(actual, predictions["historical"], BASELINE_PREFIXES["historical"]))
-        if "rfm" in predictions:
-            rfm = metrics.value_metrics(actual, predictions["rfm"], BASELINE_PREFIXES["rfm"])
-            results.update({k: v for k, v in rfm.items() if not k.endswith(MONEY_ONLY_METRICS)})
+        prefixes = {"served": SERVED_PREFIX, **MODEL_PREFIXES, **BASELINE_PREFIXES}
+        # one pass: the realised-value side of the metrics (ranks, perfect Gini) is shared
+        value = metrics.value_metrics_by_prefix(actual, {prefixes[k]: v for k, v in predictions.items()})
+        rfm = BASELINE_PREFIXES["rfm"]
+        results.update({k: v for k, v in value.items()
+                        if not (k.startswith(f"{rfm}_") and k.endswith(MONEY_ONLY_METRICS))})
         results["clv_holdout_total_predicted"] = float(predictions["served"].sum())
         results["clv_holdout_total_actual"] = float(actual.sum())
     results.update(_purchase_and_spend_metrics(table, cal, purchases, btyd[ORDER_VALUE_FEATURE].to_numpy()))
@@ -181,6 +185,12 @@ def evaluate_origin(transactions: pd.DataFrame, origin: dt.date, holdout_end: dt
                 holdout_end, stage.clv_source, results.get("clv_gini_norm", np.nan),
                 results.get("baseline_hist_gini_norm", np.nan), results.get("clv_aggregate_error_pct", np.nan))
     return OriginEvaluation(origin, holdout_end, stage, scorer, cal, results, frame)
+
+
+def customer_rows(table: pd.DataFrame, customers: pd.Index) -> pd.DataFrame:
+    """``table.loc[customers]``; the table itself when it already holds exactly those customers in that order
+    (the usual case: a label lookup of a million customer ids costs about a second)."""
+    return table if table.index.equals(customers) else table.loc[customers]
 
 
 def check_holdout_purchases(transactions: pd.DataFrame, history: pd.DataFrame, origin: dt.date,
@@ -226,8 +236,7 @@ def _churn_evaluation(transactions: pd.DataFrame, stage: StageModels, table: pd.
     out["churned_in_window"] = y
     found.update(metrics.churn_metrics(y, served, CHURN_PREFIX))
     found.update(metrics.churn_metrics(y, closed, "baseline_closed_form_churn"))
-    found["baseline_recency_churn_roc_auc"] = metrics.roc_auc(y, recency)
-    found["baseline_recency_churn_pr_auc"] = metrics.average_precision(y, recency)
+    found["baseline_recency_churn_roc_auc"], found["baseline_recency_churn_pr_auc"] = metrics.ranking_areas(y, recency)
     p_alive = np.clip(np.asarray(stage.bgnbd.p_alive(f, r, t), dtype=float), 0.0, 1.0)
     found.update(metrics.churn_metrics(y, baselines.churn_baseline_from_p_alive(p_alive), CHURN_REFERENCE_PREFIX))
     found["churn_window_days"] = float(window)

@@ -20,6 +20,19 @@ def customer_table(builder: FeatureBuilder, transactions: pd.DataFrame, as_of: d
     return with_margin_share(builder.transform(transactions, as_of=as_of), transactions, as_of)
 
 
+def fit_customer_table(
+    config: ClvkitConfig, transactions: pd.DataFrame, as_of: dt.date
+) -> tuple[FeatureBuilder, pd.DataFrame]:
+    """A builder fitted as of ``as_of`` and its customer table, from one pass over the rows.
+
+    The same builder and table as ``make_builder(config).fit(transactions, as_of=as_of)``
+    followed by :func:`customer_table` (which would compute the table a second time).
+    """
+    builder = make_builder(config)
+    table = builder.fit_transform(transactions, as_of=as_of)
+    return builder, with_margin_share(table, transactions, as_of)
+
+
 def with_margin_share(table: pd.DataFrame, transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """``table`` with the customers' ``margin_share`` column when the transactions carry cost or margin."""
     share = customer_margin_share(transactions, as_of)
@@ -54,8 +67,7 @@ def features_from_config(config: ClvkitConfig, as_of: dt.date | None) -> Feature
     """Ingest the configured data and build the customer table as of ``as_of``."""
     transactions = ingest(config.data).validated.transactions
     as_of = as_of or config.data.observation_end or transactions["timestamp"].max().date()
-    builder = make_builder(config)
-    table = with_margin_share(builder.fit_transform(transactions, as_of=as_of), transactions, as_of)  # one pass
+    builder, table = fit_customer_table(config, transactions, as_of)
     metadata = {
         "as_of": str(as_of), "customers": len(table), "time_unit": config.data.time_unit,
         "skipped_features": list(builder.skipped_features_),

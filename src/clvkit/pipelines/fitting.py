@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,7 +29,7 @@ from clvkit.constants import DAYS_PER_TIME_UNIT
 from clvkit.evaluation import metrics
 from clvkit.exceptions import ConvergenceError, UserInputError
 from clvkit.features.builder import FeatureBuilder
-from clvkit.features.labels import SPEND_WINDOW, future_value
+from clvkit.features.labels import SPEND_WINDOW, future_value, future_values
 from clvkit.models.bgnbd import BetaGeoModel
 from clvkit.models.blend import (
     BLEND_MAX_SEARCH_CUSTOMERS,
@@ -40,12 +41,13 @@ from clvkit.models.blend import (
     window_components,
 )
 from clvkit.models.churn import ChurnClassifier
-from clvkit.models.customer_value import quadrant_names, quadrant_threshold
+from clvkit.models.customer_value import assign_quadrants, quadrant_names, quadrant_threshold
 from clvkit.models.gamma_gamma import GammaGammaModel
 from clvkit.models.scorer import (
     ORDER_VALUE_FEATURE,
     ClvScorer,
     ScorerSettings,
+    assign_tiers,
     btyd_model_features,
     churn_probability,
     closed_form_churn,
@@ -53,7 +55,7 @@ from clvkit.models.scorer import (
     tier_thresholds,
 )
 from clvkit.models.value_regressor import ValueRegressor
-from clvkit.pipelines.features import customer_table, make_builder
+from clvkit.pipelines.features import customer_table, fit_customer_table, make_builder
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +154,19 @@ def scorer_for(stage: StageModels, config: ClvkitConfig, clv_source: str | None 
 
     Tier thresholds are learned on the stage's own customers.
     """
+    return scorer_and_scores(stage, config, clv_source)[0]
+
+
+def scorer_and_scores(
+    stage: StageModels, config: ClvkitConfig, clv_source: str | None = None, *, revenue_window_days: int | None = None,
+) -> tuple[ClvScorer, pd.DataFrame | None, np.ndarray | None]:
+    """:func:`scorer_for`, its scores of the stage's own customers (no intervals) and, for
+    ``revenue_window_days``, their expected revenue in that window; ``None`` for both without CLV.
+
+    The thresholds are learnt from these scores; only ``value_tier`` and ``value_quadrant`` depend on
+    them, so they are re-assigned here and the frame equals ``scorer.score(stage.table, intervals=False)``
+    (the revenue equals ``scorer.expected_revenue(stage.table, revenue_window_days)``).
+    """
     settings = ScorerSettings(
         time_unit=config.data.time_unit, horizon_months=config.clv.horizon_months,
         discount_rate_annual=config.clv.discount_rate_annual, margin=config.clv.margin,
@@ -166,13 +181,29 @@ def scorer_for(stage: StageModels, config: ClvkitConfig, clv_source: str | None 
     )
     scorer = ClvScorer(stage.bgnbd, stage.gamma_gamma, stage.churn, settings, stage.value_ml,
                        tuple(stage.table.columns), value_blend=stage.value_blend)
-    if stage.clv_available:
+    if not stage.clv_available:
+        return scorer, None, None
+    revenue = None
+    if revenue_window_days is None:
         scores = scorer.score(stage.table, intervals=False)
-        clv = scores[schemas.CLV].to_numpy()
-        a_share, b_share = config.features.tier_shares
-        scorer.settings = replace(settings, tier_thresholds=tier_thresholds(clv, a_share, b_share),
-                                  quadrant_thresholds=learn_quadrant_thresholds(scores, config))
-    return scorer
+    else:  # one pass: the purchase model and the value model are evaluated once
+        scores, revenue = scorer.score_with_revenue(stage.table, revenue_window_days)
+    clv = scores[schemas.CLV].to_numpy()
+    a_share, b_share = config.features.tier_shares
+    scorer.settings = replace(settings, tier_thresholds=tier_thresholds(clv, a_share, b_share),
+                              quadrant_thresholds=learn_quadrant_thresholds(scores, config))
+    return scorer, _with_learnt_segments(scores, scorer.settings), revenue
+
+
+def _with_learnt_segments(scores: pd.DataFrame, settings: ScorerSettings) -> pd.DataFrame:
+    """``scores`` with value tier and quadrant assigned from ``settings``' thresholds."""
+    clv = scores[schemas.CLV].to_numpy(dtype=float)
+    columns = {schemas.VALUE_TIER: assign_tiers(clv, settings.tier_thresholds)}
+    if schemas.VALUE_QUADRANT in scores:
+        current = scores[schemas.CURRENT_VALUE].to_numpy(dtype=float)
+        columns[schemas.VALUE_QUADRANT] = assign_quadrants(current, clv, settings.quadrant_thresholds,
+                                                           settings.quadrant_names)
+    return scores.assign(**columns)
 
 
 def learn_quadrant_thresholds(scores: pd.DataFrame, config: ClvkitConfig) -> tuple[float, float]:
@@ -306,8 +337,7 @@ def fit_stage(
     check_recipe_customers(history, cutoffs[0], as_of)
 
     ranked, purchase_reason, inner_purchase = _choose_purchase_model(history, cutoffs[0], value_window, config)
-    builder = make_builder(config).fit(history, as_of=as_of)
-    table = customer_table(builder, history, as_of)
+    builder, table = fit_customer_table(config, history, as_of)  # one pass: fit and table
     has_amount = schemas.AMOUNT in history.columns
     purchase, gamma_gamma, purchase_name, fallback = fit_btyd_ranked(table, config, ranked, has_amount)
     if fallback:
@@ -326,6 +356,11 @@ def fit_stage(
     inner: dict[str, float] = {"inner_n_cutoffs": float(len(cutoffs)),
                                "inner_validation_customers": float(validation.sum()), **inner_purchase}
 
+    # the churn classifier trains on a second core meanwhile (each booster on one thread; XGBoost
+    # releases the interpreter lock while it trains, so the two fits overlap)
+    churn_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clvkit-churn")
+    churn_fit = churn_pool.submit(_fit_churn_or_none, examples, validation, churn_window, config)
+    churn_pool.shutdown(wait=False)
     value_ml = None
     candidates = {name: valid.components[name].to_numpy()[validation] for name in valid.components.columns}
     if config.models.value.enabled and has_amount:
@@ -342,7 +377,8 @@ def fit_stage(
         clv_source, clv_reason = "btyd", "count-only log: expected purchases x clv.value_per_purchase"
         actual = valid.purchase_days[validation] * float(config.clv.value_per_purchase or 0.0)
     blend = ValueBlend(source=clv_source).fit(components, actual, _blend_score(config))
-    if value_ml is not None and blend.uses_ml:
+    if value_ml is not None and blend.uses_ml and _refit_adds_rows(len(train_x), config.models.value.max_train_rows,
+                                                                   "value"):
         all_x = _stack([e.value_inputs for e in examples], None)
         value_ml = _value_model(config).fit(all_x, _stack_values([e.spend_window for e in examples], None))
     if clv_source in ("ml", "blend"):
@@ -353,7 +389,7 @@ def fit_stage(
     logger.info("served CLV: %s (%s); weights %s, total calibration %.3f", clv_source, clv_reason,
                 describe_weights(blend.weights_), blend.calibration_)
 
-    churn, one_class = _fit_churn_or_none(examples, validation, churn_window, config)
+    churn, one_class = churn_fit.result()
     if churn is None:
         churn_source, churn_reason = "closed_form", (
             f"{one_class}; the churn classifier cannot learn from one class, so the run serves the purchase "
@@ -361,7 +397,7 @@ def fit_stage(
     else:
         churn_source, churn_reason, churn_scores = _choose_churn(churn, valid, validation)
         inner.update(churn_scores)
-    if churn_source == "classifier":
+    if churn_source == "classifier" and _refit_adds_rows(len(train_x), config.churn.max_train_rows, "churn"):
         churn = _churn_model(config).fit(_stack([e.churn_inputs for e in examples], None),
                                          _stack_values([e.churned for e in examples], None).astype(int))
     logger.info("served churn: %s (%s)", churn_source, churn_reason)
@@ -381,6 +417,20 @@ def fit_stage(
         inner_validation=components.assign(actual=actual), clv_available=clv_available,
         clv_absent_reason=absent,
     )
+
+
+def _refit_adds_rows(n_train: int, max_train_rows: int | None, model: str) -> bool:
+    """Whether refitting a chosen booster on every example (validation customers included) trains it on more rows.
+
+    Above ``max_train_rows`` both fits train on a seeded sample of that size, so the refit would
+    spend a second fit on a model of the same data size: the first one serves.
+    """
+    if max_train_rows is None or n_train < max_train_rows:
+        return True
+    logger.info("%s booster: not refitted with the validation customers: its %d training rows already exceed "
+                "max_train_rows %d, so a refit would train on a sample of the same size", model, n_train,
+                max_train_rows)
+    return False
 
 
 def check_recipe_customers(history: pd.DataFrame, cutoff: dt.date, as_of: dt.date) -> None:
@@ -417,17 +467,16 @@ def _fit_churn_or_none(examples: list[InnerExamples], validation: np.ndarray, wi
 def _inner_examples(history: pd.DataFrame, cutoff: dt.date, value_window: int, churn_window: int,
                     config: ClvkitConfig, ranked: Sequence[str], has_amount: bool = True) -> InnerExamples:
     unit = config.data.time_unit
-    builder = make_builder(config).fit(history, as_of=cutoff)
-    table = customer_table(builder, history, cutoff)
+    _, table = fit_customer_table(config, history, cutoff)  # one pass: fit and table
     purchase, gamma_gamma, _, _ = fit_btyd_ranked(table, config, ranked, has_amount)
     btyd = btyd_model_features(table, purchase, gamma_gamma, churn_window, unit)
     f, r, t = (table[c].to_numpy(dtype=float) for c in (schemas.FREQUENCY, schemas.RECENCY, schemas.T))
     components = _window_components(table, purchase, gamma_gamma, value_window, churn_window, unit, None, btyd)
     value_inputs = _value_inputs(table, components, btyd, unit)
-    window = future_value(history, cutoff, value_window).reindex(table.index).fillna(0.0)
+    window, churn_window_labels = future_values(history, cutoff, (value_window, churn_window))  # one pass
+    window = window.reindex(table.index).fillna(0.0)
     spend = window[SPEND_WINDOW]
-    churned = (future_value(history, cutoff, churn_window)["purchase_days_window"]
-               .reindex(table.index).fillna(0) == 0).astype(int)
+    churned = (churn_window_labels["purchase_days_window"].reindex(table.index).fillna(0) == 0).astype(int)
     return InnerExamples(
         cutoff=cutoff, table=table, btyd=btyd, components=components, value_inputs=value_inputs,
         churn_inputs=supervised_frame(table, btyd), spend_window=np.clip(spend.to_numpy(dtype=float), 0.0, None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,11 +49,72 @@ def ingest(data: DataConfig, *, as_of: dt.date | None = None, write_quarantine: 
 
     ``as_of`` (``clvkit predict``): rows dated after it are the ``after_as_of`` class. With
     ``write_quarantine=False`` nothing is written: the caller calls :func:`save_quarantine`
-    once its own work has succeeded.
+    once its own work has succeeded. When :func:`prefetch` has started reading the same data,
+    its result is taken (read once).
     """
-    columns, date_format = effective_columns(data)
     if write_quarantine:
         check_output_path(data.quarantine_path, "data.quarantine_path", inputs=[data.source])
+    validated = _take_prefetched(data, as_of)
+    if validated is None:
+        validated = _read_and_validate(data, as_of)
+    if not write_quarantine:
+        return IngestResult(validated, None)
+    return save_quarantine(validated, Path(data.quarantine_path))
+
+
+def prefetch(data: DataConfig, *, as_of: dt.date | None = None) -> None:
+    """Start reading and validating ``data`` in a background thread; the next :func:`ingest` of the
+    same data (and ``as_of``) takes the result, or raises its error.
+
+    For a command line: the file is read and checked while the modelling code is imported. Imports
+    hold the interpreter lock, the Parquet reader and the columnar checks mostly release it, so the
+    two share the machine's cores. The quarantine path is checked at once; nothing is written
+    from the thread (the quarantine file is written by ``ingest``, in the caller's thread), so
+    the thread is a daemon: a command that fails meanwhile exits without waiting for it.
+    """
+    import pyarrow.parquet  # noqa: F401  (imported here, not concurrently with the caller's imports)
+
+    check_output_path(data.quarantine_path, "data.quarantine_path", inputs=[data.source])
+    _PREFETCHED.append(_Prefetch(data, as_of))
+
+
+class _Prefetch:
+    """One background read-and-validate of ``data``."""
+
+    def __init__(self, data: DataConfig, as_of: dt.date | None) -> None:
+        self.data, self.as_of = data, as_of
+        self._validated: ValidatedTransactions | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="clvkit-ingest", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._validated = _read_and_validate(self.data, self.as_of)
+        except BaseException as exc:  # raised in the thread that asks for the result
+            self._error = exc
+
+    def result(self) -> ValidatedTransactions:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._validated is not None
+        return self._validated
+
+
+_PREFETCHED: list[_Prefetch] = []
+
+
+def _take_prefetched(data: DataConfig, as_of: dt.date | None) -> ValidatedTransactions | None:
+    for pending in _PREFETCHED:
+        if (pending.data is data or pending.data == data) and pending.as_of == as_of:
+            _PREFETCHED.remove(pending)
+            return pending.result()
+    return None
+
+
+def _read_and_validate(data: DataConfig, as_of: dt.date | None) -> ValidatedTransactions:
+    columns, date_format = effective_columns(data)
     raw = _read_source(data.source, columns, data)
     logger.info("read %s rows from %s", f"{len(raw):,}", data.source)
     validated = validate_transactions(
@@ -67,9 +129,7 @@ def ingest(data: DataConfig, *, as_of: dt.date | None = None, write_quarantine: 
     )
     for line in validated.report.summary_lines():
         logger.info(line)
-    if not write_quarantine:
-        return IngestResult(validated, None)
-    return save_quarantine(validated, Path(data.quarantine_path))
+    return validated
 
 
 def save_quarantine(validated: ValidatedTransactions, path: Path) -> IngestResult:

@@ -82,11 +82,26 @@ def run_name(config: ClvkitConfig, cutoff: object | None = None) -> str:
 
 
 @contextmanager
-def training_run(config: ClvkitConfig) -> Iterator[Any]:
-    """The MLflow run of one training, opened before fitting so its duration is true."""
-    mlflow.set_experiment(config.mlflow.experiment)
-    with mlflow.start_run(run_name=run_name(config)) as run:
-        mlflow.set_tags({"kind": "train", "clvkit.version": __version__, "config_hash": config_hash(config)})
+def training_run(config: ClvkitConfig, start_time_ms: int | None = None) -> Iterator[Any]:
+    """The MLflow run of one training, opened before fitting so its duration is true.
+
+    ``start_time_ms`` (epoch milliseconds): when the training began, for a run opened once the
+    data has been read (``clvkit train`` reads it while the store is prepared); the run's
+    duration is then still the whole training's.
+    """
+    experiment = mlflow.set_experiment(config.mlflow.experiment)
+    tags = {"kind": "train", "clvkit.version": __version__, "config_hash": config_hash(config)}
+    if start_time_ms is None:
+        with mlflow.start_run(run_name=run_name(config)) as run:
+            mlflow.set_tags(tags)
+            yield run
+        return
+    from mlflow.tracking.context.registry import resolve_tags
+
+    # resolve_tags: the tags mlflow.start_run adds (user, source) to a run it creates
+    created = MlflowClient().create_run(experiment.experiment_id, start_time=start_time_ms,
+                                        tags=resolve_tags(tags), run_name=run_name(config))
+    with mlflow.start_run(run_id=created.info.run_id) as run:
         yield run
 
 

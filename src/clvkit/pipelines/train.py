@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,7 +22,7 @@ from clvkit.models.blend import describe_weights
 from clvkit.models.scorer import ClvScorer
 from clvkit.pipelines.evaluate import HoldoutEvaluation, evaluate_recipe, evaluation_origins
 from clvkit.pipelines.figures import evaluation_figures
-from clvkit.pipelines.fitting import StageModels, fit_stage, scorer_for
+from clvkit.pipelines.fitting import StageModels, fit_stage, scorer_and_scores, scorer_for
 from clvkit.pipelines.ingest import ingest
 from clvkit.pipelines.progress import stages
 
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 RESOLVED_CONFIG_ARTIFACT = "config/resolved.yaml"
 #: Primary metric of a count-only run without a value per purchase.
 COUNT_ONLY_PRIMARY_METRIC = "purchases_mae"
+#: Nanoseconds per millisecond (MLflow run times are epoch milliseconds).
+NS_PER_MS = 1_000_000
 #: Stages reported by the progress bar of fit_and_evaluate.
 TRAINING_STAGES = 5
 
@@ -124,11 +128,15 @@ def effective_config(config: ClvkitConfig) -> ClvkitConfig:
     return config
 
 
-def fit_and_evaluate(config: ClvkitConfig) -> TrainingOutcome:
-    """Ingest, evaluate the recipe at origins inside the history, fit the served recipe (no MLflow)."""
+def fit_and_evaluate(config: ClvkitConfig, after_ingest: Callable[[], None] | None = None) -> TrainingOutcome:
+    """Ingest, evaluate the recipe at origins inside the history, fit the served recipe (no MLflow).
+
+    ``after_ingest`` is called once the data is read and its time frame resolved, before any fitting
+    (``train`` checks there that its MLflow store has not failed).
+    """
     config = effective_config(config)
     with stages(TRAINING_STAGES, "training") as step:
-        return _fit_and_evaluate(config, _logged(step))
+        return _fit_and_evaluate(config, _logged(step), after_ingest)
 
 
 def _logged(step: Callable[[str], None]) -> Callable[[str], None]:
@@ -140,13 +148,16 @@ def _logged(step: Callable[[str], None]) -> Callable[[str], None]:
     return logged_step
 
 
-def _fit_and_evaluate(config: ClvkitConfig, step: Callable[[str], None]) -> TrainingOutcome:
+def _fit_and_evaluate(config: ClvkitConfig, step: Callable[[str], None],
+                      after_ingest: Callable[[], None] | None = None) -> TrainingOutcome:
     step("reading and validating transactions")
     ingested = ingest(config.data)
     transactions = ingested.validated.transactions
     frame = resolve_time_frame(transactions, config.data.calibration_end, config.data.observation_end,
                                config.clv.horizon_months)
     logger.info(frame.describe())
+    if after_ingest is not None:
+        after_ingest()
     step("evaluating the whole recipe at origins inside the history")
     origins = evaluation_origins(frame.calibration_end, frame.observation_end, config.evaluation.n_origins)
     evaluation = evaluate_recipe(transactions, origins, frame.first_date, config)
@@ -159,13 +170,13 @@ def _fit_and_evaluate(config: ClvkitConfig, step: Callable[[str], None]) -> Trai
         served = fit_stage(transactions, frame.observation_end, frame.first_date, horizon_days, config)
     else:
         served = evaluation.latest.stage
-    scorer = scorer_for(served, config)
+    scorer, served_scores, _ = scorer_and_scores(served, config)  # scores: the figures' segment tables
     evaluation.chosen_clv_source = scorer.settings.clv_source
     evaluation.choice_reason = f"{served.clv_reason}; churn: {served.churn_source} ({served.churn_reason})"
     evaluation.tables["recipe_choices"] = recipe_choices_table(evaluation, served)
     logger.info("served CLV: %s (%s)", evaluation.chosen_clv_source, served.clv_reason)
     step("drawing the evaluation plots")
-    figures = evaluation_figures(evaluation, transactions, frame, scorer, served.table)
+    figures = evaluation_figures(evaluation, transactions, frame, scorer, served.table, served_scores=served_scores)
     return TrainingOutcome(frame, ingested.validated.report.to_dict(), fingerprint(transactions),
                            evaluation.latest.stage, served, scorer, evaluation, figures, refit, transactions)
 
@@ -200,19 +211,39 @@ def check_primary_metric(name: str, metrics: dict[str, float]) -> None:
 
 
 def train(config: ClvkitConfig, config_path: str | None = None) -> TrainResult:
-    """Run the whole training job described by ``config`` inside one MLflow run (opened before
-    fitting, so the run's duration is the training's) and register the scorer."""
+    """Run the whole training job described by ``config`` as one MLflow run and register the scorer.
+
+    The store is prepared in a thread while the data is read and the models are fitted; the run is
+    created afterwards with the training's start time, so its duration is the whole training's. A
+    store that has already failed stops the run after ingestion; a failed training leaves a FAILED run.
+    """
     if config.engine == "spark":  # the Spark engine: same recipe, heavy parts on Spark
         from clvkit.pipelines.spark_train import train_spark
 
         return train_spark(config, config_path)
-    from clvkit.io import tracking
-    from clvkit.pipelines.run_logging import training_run
+    from clvkit.io.store import prepare_in_background
 
-    tracking.configure_tracking()
-    config = effective_config(config)
-    with training_run(config):
-        return log_training(config, config_path, fit_and_evaluate(config))
+    started_ms = time.time_ns() // NS_PER_MS
+    pending = prepare_in_background()  # a lost store fails now; MLflow's import and a fresh store's tables
+    config = effective_config(config)  # are done in a thread while the data is read
+    with contextlib.ExitStack() as run_scope:
+
+        def open_run() -> None:
+            from clvkit.io import tracking
+            from clvkit.pipelines.run_logging import training_run
+
+            pending.wait(after_fitting=True)
+            tracking.configure_tracking()
+            run_scope.enter_context(training_run(config, start_time_ms=started_ms))
+
+        try:  # the store is waited for only once the models are fitted; a store already failed stops the run
+            outcome = fit_and_evaluate(config, after_ingest=pending.raise_if_failed)
+        except Exception:
+            with contextlib.suppress(Exception):  # a failed training still leaves a FAILED run where it can
+                open_run()
+            raise
+        open_run()
+        return log_training(config, config_path, outcome)
 
 
 def log_training(config: ClvkitConfig, config_path: str | None, outcome: TrainingOutcome) -> TrainResult:
