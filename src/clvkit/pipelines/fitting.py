@@ -427,7 +427,7 @@ def _refit_adds_rows(n_train: int, max_train_rows: int | None, model: str) -> bo
     """
     if max_train_rows is None or n_train < max_train_rows:
         return True
-    logger.info("%s booster: not refitted with the validation customers: its %d training rows already exceed "
+    logger.info("%s booster: not refitted with the validation customers: its %d training rows already reach "
                 "max_train_rows %d, so a refit would train on a sample of the same size", model, n_train,
                 max_train_rows)
     return False
