@@ -62,3 +62,22 @@ def test_prefetch_refuses_a_bad_quarantine_path_at_once(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match=r"data.quarantine_path .* is a directory"):
         prefetch(data)
     assert not ingest_module._PREFETCHED
+
+
+def test_a_command_that_fails_before_ingesting_drops_its_prefetch(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``clvkit train`` reads the data while it starts; stopped earlier (a lost MLflow store folder), it keeps
+    nothing: no thread's result (the whole log) stays referenced by the module."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from clvkit.cli.main import app
+
+    data = _log(tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"data": {"source": data.source, "quarantine_path": data.quarantine_path}}))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'gone' / 'mlflow.db'}")
+    result = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "does not exist" in result.output
+    assert not ingest_module._PREFETCHED

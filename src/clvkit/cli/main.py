@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -121,10 +122,10 @@ def features(
         return
     check_output_path(output, "--output", inputs=[config.data.source])  # before the work, not after
     cutoff = _parse_date(as_of, "--as-of")
-    _prefetch(config)
-    from clvkit.pipelines.features import features_from_config
+    with _prefetched(config):
+        from clvkit.pipelines.features import features_from_config
 
-    result = features_from_config(config, cutoff)
+        result = features_from_config(config, cutoff)
     write_table(result.table, output)
     meta = write_json(result.metadata, output.with_name(output.name + ".meta.json"))
     typer.echo(f"wrote {len(result.table):,} customers x {result.table.shape[1]} features as of "
@@ -145,23 +146,31 @@ def train(
     from clvkit.config.loading import load_config
 
     config = _with_engine(load_config(config_path, overrides or []), engine)
-    if config.engine != "spark":
-        _prefetch(config)
-    from clvkit.pipelines.train import train as run_training
+    with _prefetched(config):
+        from clvkit.pipelines.train import train as run_training
 
-    with _stdout_for_json(as_json):
-        result = run_training(config, config_path)
+        with _stdout_for_json(as_json):
+            result = run_training(config, config_path)
     for line in _train_summary(result):
         typer.echo(line, err=as_json)
     if as_json:
         typer.echo(result.to_json())
 
 
-def _prefetch(config) -> None:  # type: ignore[no-untyped-def]
-    """Read and validate the data in a background thread while the modelling code is imported."""
-    from clvkit.pipelines.ingest import prefetch
+@contextlib.contextmanager
+def _prefetched(config):  # type: ignore[no-untyped-def]
+    """Read and validate the data in a background thread while the modelling code is imported (pandas
+    engine); a read the command did not take (it failed before ingesting) is dropped at the end."""
+    from clvkit.pipelines.ingest import discard_prefetched, prefetch
 
+    if config.engine == "spark":
+        yield
+        return
     prefetch(config.data)
+    try:
+        yield
+    finally:
+        discard_prefetched()
 
 
 def _stdout_for_json(as_json: bool):  # type: ignore[no-untyped-def]

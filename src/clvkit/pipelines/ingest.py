@@ -105,6 +105,11 @@ class _Prefetch:
 _PREFETCHED: list[_Prefetch] = []
 
 
+def discard_prefetched() -> None:
+    """Drop every prefetch not taken by an ingest (a command that failed before reading its data)."""
+    _PREFETCHED.clear()
+
+
 def _take_prefetched(data: DataConfig, as_of: dt.date | None) -> ValidatedTransactions | None:
     for pending in _PREFETCHED:
         if (pending.data is data or pending.data == data) and pending.as_of == as_of:
