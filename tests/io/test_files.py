@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -133,8 +134,17 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]
 
 
+@pytest.fixture()
+def python_sigint() -> Iterator[None]:
+    """Python's own SIGINT handler, as in a terminal (a runner started as a background job without job
+    control inherits SIGINT ignored, and clvkit leaves an ignored SIGINT ignored); restored after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_during_write_removes_the_temp_file(tmp_path: Path, signum: int) -> None:
+def test_signal_during_write_removes_the_temp_file(tmp_path: Path, signum: int, python_sigint: None) -> None:
     target = _write(tmp_path / "scores.csv", "good")
     seen = []
 
